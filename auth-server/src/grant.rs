@@ -1,0 +1,533 @@
+//! The OAuth grants and session operations, independent of HTTP: sign-up,
+//! password login, refresh rotation and logout.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use shared::{AccessClaims, Audience};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::audit;
+use crate::backend::AnyStore;
+use crate::clock::Clock;
+use crate::config::{Client, ClientKind, GrantType, Settings};
+use crate::crypto::{TokenKeys, random_array};
+use crate::keys::Keys;
+use crate::password::{CredentialError, HashError, PasswordHasherPool, normalize_username};
+use crate::refresh_token::RefreshToken;
+use crate::store::*;
+
+/// Why a grant failed. The HTTP layer maps each kind to one status and
+/// RFC 6749 error code; the descriptions are safe to show a client.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    /// A parameter is missing, repeated or malformed.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Unknown client.
+    #[error("unknown client")]
+    InvalidClient,
+    /// Bad credentials or refresh token.
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    /// The client may not use this grant.
+    #[error("the client may not use this grant type")]
+    UnauthorizedClient,
+    /// The grant type is not implemented.
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
+    /// The requested scope exceeds what the client or user may have.
+    #[error("the requested scope is not allowed")]
+    InvalidScope,
+    /// The username is taken.
+    #[error("the username is taken")]
+    UsernameTaken,
+    /// The request's origin or CSRF token does not match.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A dependency is down or overloaded; retry later.
+    #[error("{0}")]
+    Unavailable(&'static str),
+}
+
+impl From<StoreError> for GrantError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(error = %error, "store call failed");
+        GrantError::Unavailable("the service is temporarily unavailable")
+    }
+}
+
+impl From<HashError> for GrantError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => tracing::warn!("password hashing queue full; shedding a request"),
+            HashError::Internal(ref detail) => tracing::error!(%detail, "password hashing failed"),
+        }
+        GrantError::Unavailable("the service is busy; retry shortly")
+    }
+}
+
+impl From<CredentialError> for GrantError {
+    fn from(error: CredentialError) -> Self {
+        GrantError::InvalidRequest(error.to_string())
+    }
+}
+
+/// Tokens handed out by a successful grant.
+pub struct Issued {
+    /// Signed JWT access token.
+    pub access_token: String,
+    /// Access-token lifetime in seconds.
+    pub expires_in: i64,
+    /// Granted scope.
+    pub scope: String,
+    /// The session's current refresh token.
+    pub refresh_token: RefreshToken,
+    /// CSRF token of the session.
+    pub csrf_token: String,
+    /// Seconds the refresh cookie may live: the smaller of the idle and
+    /// the remaining absolute lifetime.
+    pub refresh_max_age: i64,
+    /// The client the tokens belong to.
+    pub client: Client,
+}
+
+/// Everything a grant needs, shared by all workers.
+pub struct Grants {
+    /// Validated settings.
+    pub settings: Arc<Settings>,
+    /// Users, sessions and keys.
+    pub store: AnyStore,
+    /// Signing keys in force.
+    pub keys: Keys,
+    /// Keys derived from the refresh pepper.
+    pub token_keys: TokenKeys,
+    /// argon2id pool.
+    pub hasher: PasswordHasherPool,
+    /// Time source.
+    pub clock: Clock,
+}
+
+impl Grants {
+    /// Looks up a configured client.
+    pub fn client(&self, client_id: &str) -> Result<&Client, GrantError> {
+        self.settings
+            .clients
+            .iter()
+            .find(|c| c.id == client_id)
+            .ok_or(GrantError::InvalidClient)
+    }
+
+    /// Creates an account and logs it in.
+    pub async fn sign_up(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        client: &Client,
+        context: ClientContext,
+    ) -> Result<Issued, GrantError> {
+        require_grant(client, GrantType::Password)?;
+        let name = crate::password::validate_username(username)?;
+        crate::password::validate_password(&password, &name)?;
+        let scope = grant_scope(None, client, &self.settings.default_user_scopes)?;
+        let password_hash = self.hasher.hash(password).await?;
+        let user = UserRecord {
+            id: UserId::random(),
+            username: name,
+            password_hash,
+            scopes: self.settings.default_user_scopes.clone(),
+            created_ms: self.clock.now_ms(),
+            revoked_before_ms: 0,
+        };
+        if !self.store.create_user(&user).await? {
+            return Err(GrantError::UsernameTaken);
+        }
+        audit::sign_up(&user.id, &client.id, &context);
+        self.start_session(&user, client, scope, context).await
+    }
+
+    /// The password grant: first-party login.
+    pub async fn log_in(
+        &self,
+        username: &str,
+        password: Zeroizing<String>,
+        client: &Client,
+        requested_scope: Option<&str>,
+        context: ClientContext,
+    ) -> Result<Issued, GrantError> {
+        require_grant(client, GrantType::Password)?;
+        let name = normalize_username(username.trim());
+        let user = if name.is_empty() || name.len() > 256 {
+            None
+        } else {
+            self.store.find_user_by_name(&name).await?
+        };
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        // An unknown user costs one verification against a dummy hash, so
+        // timing does not tell which usernames exist.
+        let verified = self.hasher.verify(password, hash).await?;
+        let user = match user {
+            Some(user) if verified => user,
+            _ => {
+                audit::login_failed(&name, &client.id, &context);
+                return Err(GrantError::InvalidGrant("invalid username or password"));
+            }
+        };
+        let scope = grant_scope(requested_scope, client, &user.scopes)?;
+        audit::login(&user.id, &client.id, &context);
+        self.start_session(&user, client, scope, context).await
+    }
+
+    async fn start_session(
+        &self,
+        user: &UserRecord,
+        client: &Client,
+        scope: String,
+        context: ClientContext,
+    ) -> Result<Issued, GrantError> {
+        let now_ms = self.clock.now_ms();
+        let session_id = SessionId::random();
+        let token = RefreshToken::mint(&self.token_keys, user.id, session_id, 1);
+        let absolute_expiry_ms = now_ms + self.settings.session_max_ttl_secs * 1000;
+        let session = NewSession {
+            user: user.id,
+            id: session_id,
+            client_id: client.id.clone(),
+            scope: scope.clone(),
+            token_hash: token.hash(&self.token_keys),
+            now_ms,
+            absolute_expiry_ms,
+            idle_ttl_ms: self.settings.refresh_idle_ttl_secs * 1000,
+            context,
+        };
+        if !self.store.create_session(&session).await? {
+            // The account was deleted or logged out everywhere while this
+            // login was being checked.
+            return Err(GrantError::InvalidGrant("invalid username or password"));
+        }
+        Ok(self.issue(
+            &user.id,
+            &session_id,
+            client,
+            scope,
+            token,
+            absolute_expiry_ms,
+        ))
+    }
+
+    /// Rotates a refresh token.
+    pub async fn refresh(
+        &self,
+        presented: &str,
+        client: &Client,
+        requested_scope: Option<&str>,
+        context: ClientContext,
+    ) -> Result<Issued, GrantError> {
+        require_grant(client, GrantType::RefreshToken)?;
+        let token = RefreshToken::parse(&self.token_keys, presented)
+            .map_err(|_| GrantError::InvalidGrant("invalid refresh token"))?;
+        let successor = RefreshToken::mint(
+            &self.token_keys,
+            token.user,
+            token.session,
+            token.generation.saturating_add(1),
+        );
+        let request = RotateRequest {
+            user: token.user,
+            session: token.session,
+            client_id: client.id.clone(),
+            presented_generation: token.generation,
+            presented_hash: token.hash(&self.token_keys),
+            new_hash: successor.hash(&self.token_keys),
+            sealed_successor: self
+                .token_keys
+                .seal_successor(presented.as_bytes(), successor.expose().as_bytes()),
+            now_ms: self.clock.now_ms(),
+            context: context.clone(),
+            grace_ms: self.settings.reuse_grace_secs * 1000,
+            idle_ttl_ms: self.settings.refresh_idle_ttl_secs * 1000,
+            max_replays: self.settings.max_grace_replays,
+        };
+        let (session, current) = match self.store.rotate(&request).await? {
+            RotateOutcome::Rotated(session) => (session, successor),
+            RotateOutcome::Replayed {
+                session,
+                sealed_successor,
+            } => {
+                let replayed = self.open_replayed(&token, presented, &sealed_successor)?;
+                audit::refresh_replayed(&token.user, &token.session, &client.id, &context);
+                (session, replayed)
+            }
+            RotateOutcome::Reused {
+                rotated_by,
+                client_id,
+            } => {
+                audit::refresh_reused(
+                    &token.user,
+                    &token.session,
+                    &client_id,
+                    &rotated_by,
+                    &context,
+                );
+                return Err(GrantError::InvalidGrant("invalid refresh token"));
+            }
+            RotateOutcome::WrongClient => {
+                return Err(GrantError::InvalidGrant(
+                    "the refresh token was issued to another client",
+                ));
+            }
+            RotateOutcome::Invalid => {
+                return Err(GrantError::InvalidGrant("invalid refresh token"));
+            }
+        };
+        let scope = narrow_scope(requested_scope, &session.scope)?;
+        Ok(self.issue(
+            &token.user,
+            &token.session,
+            client,
+            scope,
+            current,
+            session.absolute_expiry_ms,
+        ))
+    }
+
+    fn open_replayed(
+        &self,
+        token: &RefreshToken,
+        presented: &str,
+        sealed: &[u8],
+    ) -> Result<RefreshToken, GrantError> {
+        let opened = self
+            .token_keys
+            .open_successor(presented.as_bytes(), sealed)
+            .map(Zeroizing::new)
+            .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok().map(Zeroizing::new));
+        let replayed = opened.and_then(|text| RefreshToken::parse(&self.token_keys, &text).ok());
+        match replayed {
+            Some(successor) if successor.session == token.session => Ok(successor),
+            _ => {
+                tracing::error!(session = %token.session, "stored successor does not open");
+                Err(GrantError::InvalidGrant("invalid refresh token"))
+            }
+        }
+    }
+
+    /// Revokes the session a refresh token names. Unknown and malformed
+    /// tokens are not an error (RFC 7009 section 2.2).
+    pub async fn log_out(
+        &self,
+        presented: &str,
+        context: &ClientContext,
+    ) -> Result<(), GrantError> {
+        let Ok(token) = RefreshToken::parse(&self.token_keys, presented) else {
+            return Ok(());
+        };
+        if self
+            .store
+            .revoke_session(&token.user, &token.session)
+            .await?
+        {
+            audit::logout(&token.user, &token.session, context);
+        }
+        Ok(())
+    }
+
+    /// Whether the session a refresh token names still exists.
+    pub async fn session_is_live(&self, token: &RefreshToken) -> Result<bool, GrantError> {
+        let now_ms = self.clock.now_ms();
+        Ok(self
+            .store
+            .get_session(&token.user, &token.session, now_ms)
+            .await?
+            .is_some())
+    }
+
+    /// The CSRF token for the session a refresh token names.
+    pub fn csrf_token(&self, session: &SessionId) -> String {
+        URL_SAFE_NO_PAD.encode(self.token_keys.csrf_token(&session.0))
+    }
+
+    /// Checks a presented CSRF token against the session's, in constant time.
+    pub fn csrf_matches(&self, session: &SessionId, presented: &str) -> bool {
+        let expected = self.csrf_token(session);
+        expected.len() == presented.len()
+            && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+    }
+
+    fn issue(
+        &self,
+        user: &UserId,
+        session: &SessionId,
+        client: &Client,
+        scope: String,
+        refresh_token: RefreshToken,
+        absolute_expiry_ms: i64,
+    ) -> Issued {
+        let now = self.clock.now_secs();
+        let ttl = self.settings.access_ttl_secs;
+        let claims = AccessClaims {
+            iss: self.settings.issuer.clone(),
+            sub: user.to_string(),
+            aud: Audience::One(self.settings.audience.clone()),
+            exp: now + ttl,
+            iat: now,
+            nbf: None,
+            jti: URL_SAFE_NO_PAD.encode(random_array::<16>()),
+            client_id: client.id.clone(),
+            scope: scope.clone(),
+            sid: Some(session.to_string()),
+        };
+        let access_token = self.sign(&claims);
+        let remaining = (absolute_expiry_ms - self.clock.now_ms())
+            .div_euclid(1000)
+            .max(0);
+        Issued {
+            access_token,
+            expires_in: ttl,
+            scope,
+            refresh_token,
+            csrf_token: self.csrf_token(session),
+            refresh_max_age: remaining.min(self.settings.refresh_idle_ttl_secs),
+            client: client.clone(),
+        }
+    }
+
+    fn sign(&self, claims: &AccessClaims) -> String {
+        #[allow(clippy::expect_used)]
+        let json = serde_json::to_vec(claims).expect("claims serialize");
+        self.keys.current().active().sign_jwt(&json)
+    }
+
+    /// Whether the client receives its refresh token in a cookie.
+    pub fn uses_cookies(client: &Client) -> bool {
+        client.kind == ClientKind::Browser
+    }
+}
+
+fn require_grant(client: &Client, grant: GrantType) -> Result<(), GrantError> {
+    if client.allows(grant) {
+        Ok(())
+    } else {
+        Err(GrantError::UnauthorizedClient)
+    }
+}
+
+/// Splits a `scope` parameter (RFC 6749 section 3.3) into tokens.
+fn parse_scope(text: &str) -> Result<Vec<&str>, GrantError> {
+    let tokens: Vec<&str> = text.split(' ').filter(|s| !s.is_empty()).collect();
+    let valid = tokens.iter().all(|t| {
+        t.len() <= 128
+            && t.bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+    });
+    if !valid || tokens.len() > 64 {
+        return Err(GrantError::InvalidRequest("scope is malformed".into()));
+    }
+    Ok(tokens)
+}
+
+/// The requested scope (or the client's default), which must lie within
+/// both what the client and what the user may have.
+fn grant_scope(
+    requested: Option<&str>,
+    client: &Client,
+    user_scopes: &[String],
+) -> Result<String, GrantError> {
+    let allowed =
+        |s: &str| client.scopes.iter().any(|c| c == s) && user_scopes.iter().any(|u| u == s);
+    let mut granted: Vec<&str> = Vec::new();
+    match requested.filter(|s| !s.trim().is_empty()) {
+        Some(text) => {
+            for scope in parse_scope(text)? {
+                if !allowed(scope) {
+                    return Err(GrantError::InvalidScope);
+                }
+                if !granted.contains(&scope) {
+                    granted.push(scope);
+                }
+            }
+        }
+        None => granted.extend(
+            client
+                .default_scopes
+                .iter()
+                .map(String::as_str)
+                .filter(|s| allowed(s)),
+        ),
+    }
+    if granted.is_empty() {
+        return Err(GrantError::InvalidScope);
+    }
+    Ok(granted.join(" "))
+}
+
+/// On refresh, a requested scope may only narrow the session's scope
+/// (RFC 6749 section 6).
+fn narrow_scope(requested: Option<&str>, session_scope: &str) -> Result<String, GrantError> {
+    let Some(text) = requested.filter(|s| !s.trim().is_empty()) else {
+        return Ok(session_scope.to_owned());
+    };
+    let original: Vec<&str> = session_scope.split(' ').collect();
+    let mut granted: Vec<&str> = Vec::new();
+    for scope in parse_scope(text)? {
+        if !original.contains(&scope) {
+            return Err(GrantError::InvalidScope);
+        }
+        if !granted.contains(&scope) {
+            granted.push(scope);
+        }
+    }
+    Ok(granted.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(scopes: &[&str], defaults: &[&str]) -> Client {
+        Client {
+            id: "cli".into(),
+            kind: ClientKind::Native,
+            grants: vec![GrantType::Password],
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            default_scopes: defaults.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn scope_is_intersection_of_client_and_user() {
+        let client = client(&["api", "admin"], &["api"]);
+        let user = vec!["api".to_string()];
+        assert_eq!(grant_scope(None, &client, &user).unwrap(), "api");
+        assert_eq!(grant_scope(Some("api api"), &client, &user).unwrap(), "api");
+        assert!(matches!(
+            grant_scope(Some("admin"), &client, &user),
+            Err(GrantError::InvalidScope)
+        ));
+        let admin = vec!["api".to_string(), "admin".to_string()];
+        assert_eq!(
+            grant_scope(Some("api admin"), &client, &admin).unwrap(),
+            "api admin"
+        );
+        assert!(matches!(
+            grant_scope(Some("other"), &client, &admin),
+            Err(GrantError::InvalidScope)
+        ));
+        assert!(matches!(
+            grant_scope(Some("a\"b"), &client, &admin),
+            Err(GrantError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn refresh_scope_only_narrows() {
+        assert_eq!(narrow_scope(None, "api admin").unwrap(), "api admin");
+        assert_eq!(narrow_scope(Some("admin"), "api admin").unwrap(), "admin");
+        assert!(matches!(
+            narrow_scope(Some("root"), "api"),
+            Err(GrantError::InvalidScope)
+        ));
+    }
+}

@@ -1,0 +1,156 @@
+//! Request bodies: a hard size limit, and form or JSON parameters with no
+//! parameter repeated (RFC 6749 section 3.2).
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use actix_web::web::{self, Bytes, BytesMut};
+use futures_util::StreamExt;
+use zeroize::Zeroizing;
+
+use super::error::ApiError;
+use crate::grant::GrantError;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads the whole body, or fails with 413 past [`MAX_BODY_BYTES`].
+pub async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| bad_request("the request body could not be read"))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn bad_request(description: &str) -> ApiError {
+    ApiError::Grant(GrantError::InvalidRequest(description.to_owned()))
+}
+
+/// Request parameters, decoded from a form or a flat JSON object. Values
+/// are zeroized on drop because they may be passwords or tokens.
+pub struct Params(Vec<(String, Zeroizing<String>)>);
+
+impl Params {
+    /// The value of `name`, when present and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The value of `name`, or `invalid_request` naming it.
+    pub fn require(&self, name: &str) -> Result<&str, ApiError> {
+        self.get(name)
+            .ok_or_else(|| bad_request(&format!("missing parameter: {name}")))
+    }
+
+    /// A copy of `name`'s value that is zeroized on drop.
+    pub fn secret(&self, name: &str) -> Result<Zeroizing<String>, ApiError> {
+        self.require(name).map(|v| Zeroizing::new(v.to_owned()))
+    }
+}
+
+fn media_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn from_pairs(pairs: Vec<(String, String)>) -> Result<Params, ApiError> {
+    let mut params: Vec<(String, Zeroizing<String>)> = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        if params.iter().any(|(k, _)| *k == key) {
+            return Err(bad_request(&format!(
+                "parameter repeated: {}",
+                printable(&key)
+            )));
+        }
+        params.push((key, Zeroizing::new(value)));
+    }
+    Ok(Params(params))
+}
+
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(40).collect()
+}
+
+/// Parses an `application/x-www-form-urlencoded` body.
+pub fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
+    if media_type(req) != "application/x-www-form-urlencoded" {
+        return Err(bad_request(
+            "expected Content-Type application/x-www-form-urlencoded",
+        ));
+    }
+    parse_form(body)
+}
+
+fn parse_form(body: &[u8]) -> Result<Params, ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| bad_request("malformed form body"))?;
+    from_pairs(pairs)
+}
+
+/// Parses a form body, or a JSON object whose values are all strings.
+pub fn form_or_json(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
+    match media_type(req).as_str() {
+        "application/x-www-form-urlencoded" => parse_form(body),
+        "application/json" => {
+            let map: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_slice(body).map_err(|_| bad_request("malformed JSON body"))?;
+            let mut pairs = Vec::with_capacity(map.len());
+            for (key, value) in map {
+                match value {
+                    serde_json::Value::String(text) => pairs.push((key, text)),
+                    _ => {
+                        return Err(bad_request(&format!(
+                            "{}: must be a string",
+                            printable(&key)
+                        )));
+                    }
+                }
+            }
+            from_pairs(pairs)
+        }
+        _ => Err(bad_request(
+            "expected Content-Type application/json or application/x-www-form-urlencoded",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameter_is_rejected() {
+        assert!(parse_form(b"a=1&a=2").is_err());
+        let params = parse_form(b"a=1&b=").expect("parses");
+        assert_eq!(params.get("a"), Some("1"));
+        assert_eq!(params.get("b"), None);
+        assert!(params.require("b").is_err());
+    }
+
+    #[test]
+    fn invalid_utf8_form_does_not_panic() {
+        let _ = parse_form(b"a=%ff%fe");
+        let _ = parse_form(&[0xff, 0xfe, b'=', b'1']);
+        let _ = parse_form(b"%%%=&&&==");
+    }
+}

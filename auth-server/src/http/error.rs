@@ -1,0 +1,102 @@
+//! The one place where failures become HTTP answers: RFC 6749 section 5.2
+//! error bodies, with descriptions that carry no internal detail.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::grant::GrantError;
+
+/// Seconds a client should wait after a 503.
+const RETRY_AFTER_SECS: &str = "2";
+
+/// An error answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A grant or session operation failed.
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+    /// The body exceeds the size limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// No such route.
+    #[error("not found")]
+    NotFound,
+    /// Refresh cookie missing on a browser endpoint.
+    #[error("no refresh token cookie")]
+    NoRefreshCookie,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        use GrantError as G;
+        match self {
+            ApiError::Grant(grant) => {
+                let description = grant.to_string();
+                let (status, code) = match grant {
+                    G::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+                    G::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
+                    G::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
+                    G::UnauthorizedClient => (StatusCode::BAD_REQUEST, "unauthorized_client"),
+                    G::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+                    G::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
+                    G::UsernameTaken => (StatusCode::CONFLICT, "username_taken"),
+                    G::Forbidden(_) => (StatusCode::FORBIDDEN, "access_denied"),
+                    G::Unavailable(_) => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+                    }
+                };
+                (status, code, description)
+            }
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "the request body exceeds 64 KiB".into(),
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such endpoint".into(),
+            ),
+            ApiError::NoRefreshCookie => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_grant",
+                "no refresh token cookie".into(),
+            ),
+        }
+    }
+}
+
+/// Builds an RFC 6749 error response.
+pub fn error_response(status: StatusCode, code: &str, description: &str) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECS),
+        ));
+    }
+    response.json(ErrorBody {
+        error: code,
+        error_description: description,
+    })
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code, description) = self.parts();
+        error_response(status, code, &description)
+    }
+}

@@ -1,0 +1,50 @@
+//! Key publication and health endpoints.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, web};
+
+use super::error::ApiError;
+use crate::grant::Grants;
+use crate::store::Store;
+
+/// `GET /.well-known/jwks.json`: the public keys, pre-encoded.
+pub async fn jwks(grants: web::Data<Grants>) -> HttpResponse {
+    let ring = grants.keys.current();
+    let cache = format!("public, max-age={}", grants.settings.jwks_max_age_secs);
+    let mut response = HttpResponse::Ok();
+    if let Ok(value) = HeaderValue::from_str(&cache) {
+        response.insert_header((header::CACHE_CONTROL, value));
+    }
+    response
+        .content_type("application/json")
+        .body(ring.jwks_body())
+}
+
+/// `GET /healthz`: the process runs.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(r#"{"status":"ok"}"#)
+}
+
+/// `GET /readyz`: the store answers.
+pub async fn readyz(grants: web::Data<Grants>) -> HttpResponse {
+    match grants.store.ping().await {
+        Ok(()) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(r#"{"status":"ready"}"#),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            let mut response = HttpResponse::ServiceUnavailable();
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+            response
+                .content_type("application/json")
+                .body(r#"{"status":"unavailable"}"#)
+        }
+    }
+}
+
+/// Any unknown route.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}

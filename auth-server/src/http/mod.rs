@@ -1,0 +1,101 @@
+//! HTTP layer: routes, request logging and the error mapping.
+
+mod body;
+mod context;
+pub mod cookies;
+mod error;
+mod meta;
+mod session;
+mod token;
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, web};
+use tracing::Instrument;
+
+pub use error::ApiError;
+
+use crate::grant::Grants;
+
+/// Registers every route. `grants` is the shared state.
+pub fn configure(config: &mut web::ServiceConfig, grants: web::Data<Grants>) {
+    config
+        .app_data(grants)
+        .app_data(web::PayloadConfig::new(body::MAX_BODY_BYTES))
+        .route("/signup", web::post().to(token::sign_up))
+        .route("/token", web::post().to(token::token))
+        .route("/refresh", web::post().to(session::refresh))
+        .route("/logout", web::post().to(session::log_out))
+        .route("/csrf", web::get().to(session::csrf))
+        .route(shared::JWKS_PATH, web::get().to(meta::jwks))
+        .route("/healthz", web::get().to(meta::healthz))
+        .route("/readyz", web::get().to(meta::readyz))
+        .default_service(web::to(meta::not_found));
+}
+
+/// The request id of a request: `X-Request-Id` when it is a short token of
+/// safe characters, otherwise a new random id.
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn request_id(req: &ServiceRequest) -> String {
+    let given = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    match given {
+        Some(id) => id.to_owned(),
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    }
+}
+
+/// Middleware: one span per request with its id, one log line per answer,
+/// and headers every response carries. Only the path is logged, never the
+/// query string or a body.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = request_id(&req);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let path: String = req.path().chars().take(200).collect();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
+    let started = Instant::now();
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    let status = response.status().as_u16();
+    let micros = started.elapsed().as_micros() as u64;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, micros, "request failed");
+        } else {
+            tracing::info!(status, micros, "request done");
+        }
+    });
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    Ok(response)
+}

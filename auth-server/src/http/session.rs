@@ -1,0 +1,174 @@
+//! Browser session endpoints: `POST /refresh`, `POST /logout`, `GET /csrf`.
+//!
+//! Every request that uses the refresh cookie must come from an allowed
+//! origin (or carry no `Origin`), and those that change state must echo the
+//! session's CSRF token in `X-CSRF-Token`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::body;
+use super::context::{client_context, origin_allowed};
+use super::cookies::{self, CSRF_HEADER, REFRESH_COOKIE};
+use super::error::{ApiError, error_response};
+use super::token::{no_store, token_response};
+use crate::grant::{GrantError, Grants};
+use crate::refresh_token::RefreshToken;
+
+fn forbidden(reason: &'static str) -> ApiError {
+    GrantError::Forbidden(reason).into()
+}
+
+fn refresh_cookie(req: &HttpRequest) -> Option<String> {
+    req.cookie(REFRESH_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn csrf_header(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok())
+}
+
+/// A 401 `invalid_grant` that also deletes both cookies.
+fn rejected_with_cleared_cookies(description: &str) -> HttpResponse {
+    let mut response = error_response(StatusCode::UNAUTHORIZED, "invalid_grant", description);
+    for cookie in cookies::cleared() {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+/// `POST /refresh`: rotates the refresh cookie of a browser session.
+pub async fn refresh(
+    req: HttpRequest,
+    payload: web::Payload,
+    grants: web::Data<Grants>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body::read_body(&req, payload).await?;
+    if !origin_allowed(&req, &grants.settings.allowed_origins) {
+        return Err(forbidden("origin not allowed"));
+    }
+    let Some(presented) = refresh_cookie(&req) else {
+        return Err(ApiError::NoRefreshCookie);
+    };
+    let Ok(token) = RefreshToken::parse(&grants.token_keys, &presented) else {
+        return Ok(rejected_with_cleared_cookies("invalid refresh token"));
+    };
+    let csrf_ok = csrf_header(&req).is_some_and(|h| grants.csrf_matches(&token.session, h));
+    if !csrf_ok {
+        return Err(forbidden("missing or invalid CSRF token"));
+    }
+    let client = browser_client(&req, &body, &grants)?;
+    match grants
+        .refresh(&presented, &client, None, client_context(&req))
+        .await
+    {
+        Ok(issued) => Ok(token_response(StatusCode::OK, &issued)),
+        Err(GrantError::InvalidGrant(description)) => {
+            Ok(rejected_with_cleared_cookies(description))
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The browser client a cookie request acts for: the form field `client_id`
+/// when sent, otherwise the only configured browser client.
+fn browser_client(
+    req: &HttpRequest,
+    body: &[u8],
+    grants: &Grants,
+) -> Result<crate::config::Client, ApiError> {
+    let named = if body.is_empty() {
+        None
+    } else {
+        body::form(req, body)?.get("client_id").map(str::to_owned)
+    };
+    let mut browsers = grants
+        .settings
+        .clients
+        .iter()
+        .filter(|c| Grants::uses_cookies(c));
+    let client = match named {
+        Some(id) => grants.client(&id)?,
+        None => match (browsers.next(), browsers.next()) {
+            (Some(only), None) => only,
+            (None, _) => return Err(GrantError::UnauthorizedClient.into()),
+            (Some(_), Some(_)) => {
+                return Err(
+                    GrantError::InvalidRequest("missing parameter: client_id".into()).into(),
+                );
+            }
+        },
+    };
+    if !Grants::uses_cookies(client) {
+        return Err(GrantError::UnauthorizedClient.into());
+    }
+    Ok(client.clone())
+}
+
+/// `POST /logout`: revokes the session of the refresh cookie (with the CSRF
+/// header) or of the form field `refresh_token` (native clients). Answers
+/// 204 also for unknown or already revoked tokens.
+pub async fn log_out(
+    req: HttpRequest,
+    payload: web::Payload,
+    grants: web::Data<Grants>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body::read_body(&req, payload).await?;
+    let context = client_context(&req);
+    if let Some(presented) = refresh_cookie(&req) {
+        if !origin_allowed(&req, &grants.settings.allowed_origins) {
+            return Err(forbidden("origin not allowed"));
+        }
+        if let Ok(token) = RefreshToken::parse(&grants.token_keys, &presented) {
+            let csrf_ok = csrf_header(&req).is_some_and(|h| grants.csrf_matches(&token.session, h));
+            if !csrf_ok {
+                return Err(forbidden("missing or invalid CSRF token"));
+            }
+            grants.log_out(&presented, &context).await?;
+        }
+        let mut response = HttpResponse::NoContent();
+        no_store(&mut response);
+        for cookie in cookies::cleared() {
+            response.cookie(cookie);
+        }
+        return Ok(response.finish());
+    }
+    if !body.is_empty() {
+        let params = body::form(&req, &body)?;
+        if let Some(presented) = params.get("refresh_token") {
+            grants.log_out(presented, &context).await?;
+        }
+    }
+    let mut response = HttpResponse::NoContent();
+    no_store(&mut response);
+    Ok(response.finish())
+}
+
+#[derive(Serialize)]
+struct CsrfBody {
+    csrf_token: String,
+}
+
+/// `GET /csrf`: the session's CSRF token, for a page that reloaded and
+/// cannot read the auth server's cookie.
+pub async fn csrf(req: HttpRequest, grants: web::Data<Grants>) -> Result<HttpResponse, ApiError> {
+    if !origin_allowed(&req, &grants.settings.allowed_origins) {
+        return Err(forbidden("origin not allowed"));
+    }
+    let Some(presented) = refresh_cookie(&req) else {
+        return Err(ApiError::NoRefreshCookie);
+    };
+    let Ok(token) = RefreshToken::parse(&grants.token_keys, &presented) else {
+        return Ok(rejected_with_cleared_cookies("invalid refresh token"));
+    };
+    if !grants.session_is_live(&token).await? {
+        return Ok(rejected_with_cleared_cookies("invalid refresh token"));
+    }
+    let mut response = HttpResponse::Ok();
+    no_store(&mut response);
+    Ok(response.json(CsrfBody {
+        csrf_token: grants.csrf_token(&token.session),
+    }))
+}

@@ -1,0 +1,412 @@
+//! Signing keys: generation, sealing for the store, JWT signing and the
+//! published JWKS.
+//!
+//! Keys are signed with `ring` from a key pair parsed once at load time, so
+//! that signing a token costs one signature and no key parsing.
+
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use shared::{Jwk, JwkSet, KeyUse};
+use zeroize::Zeroizing;
+
+use crate::crypto;
+use crate::secret::SecretBytes;
+use crate::store::{Store, StoreError, StoredKey};
+
+/// JWS algorithms the server signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// Ed25519 (RFC 8037), the default.
+    EdDSA,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+impl Algorithm {
+    /// The JWS `alg` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::EdDSA => "EdDSA",
+            Algorithm::ES256 => "ES256",
+        }
+    }
+
+    /// Parses a JWS `alg` name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "EdDSA" => Some(Algorithm::EdDSA),
+            "ES256" => Some(Algorithm::ES256),
+            _ => None,
+        }
+    }
+}
+
+enum Pair {
+    Ed25519(Ed25519KeyPair),
+    P256(EcdsaKeyPair),
+}
+
+/// Failure to build or load a key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored key could not be opened with the configured key-encryption key.
+    #[error("signing key {0} cannot be decrypted: wrong key-encryption key or damaged record")]
+    Sealed(String),
+    /// A key could not be parsed.
+    #[error("signing key {0} is invalid")]
+    Invalid(String),
+}
+
+/// One signing key, parsed and ready.
+pub struct SigningKey {
+    kid: String,
+    alg: Algorithm,
+    pair: Pair,
+    header_b64: String,
+    jwk: Jwk,
+}
+
+impl SigningKey {
+    /// Generates a new key and returns it with its PKCS#8 encoding.
+    pub fn generate(alg: Algorithm) -> Result<(Self, Zeroizing<Vec<u8>>), KeyError> {
+        let rng = SystemRandom::new();
+        let pkcs8 = match alg {
+            Algorithm::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng),
+            Algorithm::ES256 => {
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            }
+        }
+        .map_err(|_| KeyError::Invalid("new".into()))?;
+        let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
+        let key = Self::from_pkcs8(alg, &pkcs8, None)?;
+        Ok((key, pkcs8))
+    }
+
+    /// Parses a PKCS#8 key. The key id is the RFC 7638 thumbprint unless
+    /// `kid` is given.
+    pub fn from_pkcs8(alg: Algorithm, pkcs8: &[u8], kid: Option<&str>) -> Result<Self, KeyError> {
+        let label = kid.unwrap_or("new").to_owned();
+        let (pair, mut jwk) = match alg {
+            Algorithm::EdDSA => {
+                let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+                    .map_err(|_| KeyError::Invalid(label.clone()))?;
+                let jwk = okp_jwk(pair.public_key().as_ref());
+                (Pair::Ed25519(pair), jwk)
+            }
+            Algorithm::ES256 => {
+                let pair = EcdsaKeyPair::from_pkcs8(
+                    &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    pkcs8,
+                    &SystemRandom::new(),
+                )
+                .map_err(|_| KeyError::Invalid(label.clone()))?;
+                let jwk = ec_jwk(pair.public_key().as_ref())
+                    .ok_or_else(|| KeyError::Invalid(label.clone()))?;
+                (Pair::P256(pair), jwk)
+            }
+        };
+        let kid = kid.map(str::to_owned).unwrap_or_else(|| thumbprint(&jwk));
+        jwk.kid = kid.clone();
+        jwk.alg = Some(alg.name().into());
+        jwk.key_use = Some(KeyUse::Sig);
+        let header = format!(
+            r#"{{"alg":"{}","typ":"at+jwt","kid":"{}"}}"#,
+            alg.name(),
+            kid
+        );
+        Ok(Self {
+            kid,
+            alg,
+            pair,
+            header_b64: URL_SAFE_NO_PAD.encode(header),
+            jwk,
+        })
+    }
+
+    /// Key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Algorithm.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The public key as a JWK.
+    pub fn jwk(&self) -> &Jwk {
+        &self.jwk
+    }
+
+    /// Signs `claims` (JSON) into a compact JWS.
+    pub fn sign_jwt(&self, claims: &[u8]) -> String {
+        let claims_len = claims.len().div_ceil(3) * 4;
+        let mut out = String::with_capacity(self.header_b64.len() + claims_len + 100);
+        out.push_str(&self.header_b64);
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut out);
+        let signature = match &self.pair {
+            Pair::Ed25519(pair) => pair.sign(out.as_bytes()).as_ref().to_vec(),
+            Pair::P256(pair) => {
+                #[allow(clippy::expect_used)]
+                let sig = pair
+                    .sign(&SystemRandom::new(), out.as_bytes())
+                    .expect("ECDSA signing with the system generator");
+                sig.as_ref().to_vec()
+            }
+        };
+        out.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut out);
+        out
+    }
+}
+
+fn okp_jwk(public: &[u8]) -> Jwk {
+    Jwk {
+        kty: "OKP".into(),
+        kid: String::new(),
+        alg: None,
+        key_use: None,
+        crv: Some("Ed25519".into()),
+        x: Some(URL_SAFE_NO_PAD.encode(public)),
+        y: None,
+        n: None,
+        e: None,
+    }
+}
+
+fn ec_jwk(public: &[u8]) -> Option<Jwk> {
+    // Uncompressed SEC1 point: 0x04 || x || y.
+    if public.len() != 65 || public[0] != 4 {
+        return None;
+    }
+    Some(Jwk {
+        kty: "EC".into(),
+        kid: String::new(),
+        alg: None,
+        key_use: None,
+        crv: Some("P-256".into()),
+        x: Some(URL_SAFE_NO_PAD.encode(&public[1..33])),
+        y: Some(URL_SAFE_NO_PAD.encode(&public[33..])),
+        n: None,
+        e: None,
+    })
+}
+
+/// RFC 7638 JWK thumbprint (SHA-256, base64url): the required members in
+/// lexicographic order with no whitespace.
+fn thumbprint(jwk: &Jwk) -> String {
+    let text = match jwk.kty.as_str() {
+        "OKP" => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            jwk.crv.as_deref().unwrap_or(""),
+            jwk.x.as_deref().unwrap_or("")
+        ),
+        _ => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            jwk.crv.as_deref().unwrap_or(""),
+            jwk.x.as_deref().unwrap_or(""),
+            jwk.y.as_deref().unwrap_or("")
+        ),
+    };
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()))
+}
+
+/// The keys in force: the one that signs, and the ones published.
+pub struct KeyRing {
+    active: Arc<SigningKey>,
+    jwks: JwkSet,
+    jwks_body: actix_web::web::Bytes,
+}
+
+impl KeyRing {
+    /// Builds a ring that signs with `active` and publishes `published`
+    /// (which must contain the active key).
+    pub fn new(active: Arc<SigningKey>, published: Vec<Jwk>) -> Self {
+        let jwks = JwkSet { keys: published };
+        #[allow(clippy::expect_used)]
+        let body = serde_json::to_vec(&jwks).expect("a JWK set serializes");
+        Self {
+            active,
+            jwks,
+            jwks_body: body.into(),
+        }
+    }
+
+    /// The key that signs new tokens.
+    pub fn active(&self) -> &SigningKey {
+        &self.active
+    }
+
+    /// The published key set.
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// The published key set, encoded once.
+    pub fn jwks_body(&self) -> actix_web::web::Bytes {
+        self.jwks_body.clone()
+    }
+}
+
+/// Shared handle to the current [`KeyRing`], swapped whole on rotation.
+#[derive(Clone)]
+pub struct Keys {
+    ring: Arc<RwLock<Arc<KeyRing>>>,
+}
+
+impl Keys {
+    /// Wraps a ring.
+    pub fn new(ring: KeyRing) -> Self {
+        Self {
+            ring: Arc::new(RwLock::new(Arc::new(ring))),
+        }
+    }
+
+    /// The ring in force.
+    pub fn current(&self) -> Arc<KeyRing> {
+        match self.ring.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the ring.
+    pub fn replace(&self, ring: KeyRing) {
+        let ring = Arc::new(ring);
+        match self.ring.write() {
+            Ok(mut guard) => *guard = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+    }
+
+    /// An ephemeral Ed25519 key, for the memory store.
+    pub fn ephemeral() -> Result<Self, KeyError> {
+        let (key, _) = SigningKey::generate(Algorithm::EdDSA)?;
+        let jwk = key.jwk().clone();
+        Ok(Self::new(KeyRing::new(Arc::new(key), vec![jwk])))
+    }
+}
+
+fn key_aad(kid: &str, alg: &str) -> Vec<u8> {
+    format!("signing-key:{kid}:{alg}").into_bytes()
+}
+
+fn kek_array(kek: &SecretBytes) -> Zeroizing<[u8; 32]> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&kek.expose()[..32]);
+    out
+}
+
+/// Seals a new key's PKCS#8 under the key-encryption key.
+pub fn seal_key(kek: &SecretBytes, key: &SigningKey, pkcs8: &[u8], now_ms: i64) -> StoredKey {
+    let alg = key.alg().name();
+    StoredKey {
+        kid: key.kid().to_owned(),
+        alg: alg.to_owned(),
+        sealed_private: crypto::seal(&kek_array(kek), pkcs8, &key_aad(key.kid(), alg)),
+        created_ms: now_ms,
+        activates_ms: now_ms,
+        retired_ms: None,
+        removes_ms: None,
+    }
+}
+
+/// Opens a stored key.
+pub fn open_key(kek: &SecretBytes, stored: &StoredKey) -> Result<SigningKey, KeyError> {
+    let alg =
+        Algorithm::from_name(&stored.alg).ok_or_else(|| KeyError::Invalid(stored.kid.clone()))?;
+    let pkcs8 = crypto::open(
+        &kek_array(kek),
+        &stored.sealed_private,
+        &key_aad(&stored.kid, &stored.alg),
+    )
+    .map(Zeroizing::new)
+    .ok_or_else(|| KeyError::Sealed(stored.kid.clone()))?;
+    SigningKey::from_pkcs8(alg, &pkcs8, Some(&stored.kid))
+}
+
+/// Builds the ring from the store at time `now_ms`, creating the first key
+/// when the store has none.
+pub async fn load_ring<S: Store>(
+    store: &S,
+    kek: &SecretBytes,
+    now_ms: i64,
+) -> Result<KeyRing, KeyError> {
+    let mut stored = store.load_keys().await?;
+    if !stored.iter().any(|k| can_sign(k, now_ms)) {
+        let (key, pkcs8) = SigningKey::generate(Algorithm::EdDSA)?;
+        let record = seal_key(kek, &key, &pkcs8, now_ms);
+        store.put_key(&record).await?;
+        tracing::info!(kid = %record.kid, alg = %record.alg, "generated a signing key");
+        stored = store.load_keys().await?;
+    }
+    ring_from(kek, &stored, now_ms)
+}
+
+fn can_sign(key: &StoredKey, now_ms: i64) -> bool {
+    key.activates_ms <= now_ms && key.retired_ms.is_none_or(|t| t > now_ms)
+}
+
+fn ring_from(kek: &SecretBytes, stored: &[StoredKey], now_ms: i64) -> Result<KeyRing, KeyError> {
+    // Every instance picks the same signer: the earliest-activated key that
+    // may sign now, ties broken by kid.
+    let signer = stored
+        .iter()
+        .filter(|k| can_sign(k, now_ms))
+        .min_by(|a, b| {
+            a.activates_ms
+                .cmp(&b.activates_ms)
+                .then_with(|| a.kid.cmp(&b.kid))
+        })
+        .ok_or_else(|| KeyError::Invalid("no key may sign".into()))?;
+    let active = Arc::new(open_key(kek, signer)?);
+    let mut published = Vec::new();
+    for key in stored
+        .iter()
+        .filter(|k| k.removes_ms.is_none_or(|t| t > now_ms))
+    {
+        published.push(open_key(kek, key)?.jwk().clone());
+    }
+    Ok(KeyRing::new(active, published))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_token_has_the_expected_header() {
+        let (key, _) = SigningKey::generate(Algorithm::EdDSA).expect("generate");
+        let token = key.sign_jwt(br#"{"sub":"x"}"#);
+        let header = token.split('.').next().expect("header");
+        let decoded = URL_SAFE_NO_PAD.decode(header).expect("base64url");
+        let text = String::from_utf8(decoded).expect("utf-8");
+        assert_eq!(
+            text,
+            format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{}"}}"#, key.kid())
+        );
+        assert_eq!(token.split('.').count(), 3);
+    }
+
+    #[test]
+    fn sealed_key_opens_only_with_its_kek() {
+        let kek = SecretBytes::new(vec![1; 32]);
+        let (key, pkcs8) = SigningKey::generate(Algorithm::ES256).expect("generate");
+        let stored = seal_key(&kek, &key, &pkcs8, 0);
+        let opened = open_key(&kek, &stored).expect("opens");
+        assert_eq!(opened.jwk(), key.jwk());
+        let wrong = SecretBytes::new(vec![2; 32]);
+        assert!(matches!(
+            open_key(&wrong, &stored),
+            Err(KeyError::Sealed(_))
+        ));
+    }
+}
