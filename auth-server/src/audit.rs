@@ -56,3 +56,35 @@ pub fn logout(user: &UserId, session: &SessionId, context: &ClientContext) {
     tracing::info!(target: "audit", event = "logout", user = %user, session = %session,
         ip = %context.ip, user_agent = %context.user_agent);
 }
+
+/// A session was used from another IP address or user agent than the one
+/// it last saw.
+pub fn context_changed(
+    user: &UserId,
+    session: &SessionId,
+    previous: &ClientContext,
+    current: &ClientContext,
+    revoked: bool,
+) {
+    tracing::warn!(target: "audit", event = "context_change", user = %user, session = %session,
+        previous_ip = %previous.ip, previous_user_agent = %previous.user_agent,
+        ip = %current.ip, user_agent = %current.user_agent, revoked);
+}
+
+/// A session was revoked for a reason other than logout.
+pub fn session_revoked(user: &UserId, session: &SessionId, reason: &'static str) {
+    tracing::warn!(target: "audit", event = "session_revoked", user = %user, session = %session,
+        reason);
+}
+
+/// A password change; `revoked` other sessions ended with it.
+pub fn password_changed(
+    user: &UserId,
+    session: Option<&SessionId>,
+    revoked: u32,
+    context: &ClientContext,
+) {
+    let session = session.map(ToString::to_string).unwrap_or_default();
+    tracing::info!(target: "audit", event = "password_change", user = %user, session = %session,
+        revoked_sessions = revoked, ip = %context.ip, user_agent = %context.user_agent);
+}

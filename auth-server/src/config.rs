@@ -98,6 +98,7 @@ struct RawUsers {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSecurity {
+    binding: Binding,
     refresh_pepper: Option<String>,
     key_encryption_key: Option<String>,
     password_hash_threads: Option<usize>,
@@ -136,6 +137,19 @@ pub enum GrantType {
     Password,
     /// Refresh-token rotation.
     RefreshToken,
+}
+
+/// What happens when a session is used from another IP address or user
+/// agent than the one it last saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Binding {
+    /// Nothing.
+    Off,
+    /// An audit event; the request goes on.
+    Log,
+    /// The session is revoked and the request fails.
+    Strict,
 }
 
 /// Log output format.
@@ -220,6 +234,8 @@ pub struct Settings {
     pub refresh_pepper: SecretBytes,
     /// AES-256-GCM key that seals signing keys in the store.
     pub key_encryption_key: Option<SecretBytes>,
+    /// Reaction to a session changing IP address or user agent.
+    pub binding: Binding,
     /// Threads that hash passwords at the same time.
     pub password_hash_threads: usize,
     /// Password-hash requests allowed to wait for a thread.
@@ -289,6 +305,7 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, Co
     b = set(b, "tokens.audience", "api".into())?;
     b = set(b, "users.default_scopes", vec!["api"].into())?;
     b = set(b, "security.password_hash_queue", 256.into())?;
+    b = set(b, "security.binding", "log".into())?;
     b = set(b, "keys.jwks_max_age_secs", 300.into())?;
     b = set(b, "log.format", "json".into())?;
     b = set(b, "log.filter", "info".into())?;
@@ -429,6 +446,7 @@ fn validate(raw: RawSettings) -> Result<Settings, ConfigError> {
         default_user_scopes,
         refresh_pepper,
         key_encryption_key,
+        binding: raw.security.binding,
         password_hash_threads,
         password_hash_queue,
         jwks_max_age_secs,

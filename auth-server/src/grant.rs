@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use crate::audit;
 use crate::backend::AnyStore;
 use crate::clock::Clock;
-use crate::config::{Client, ClientKind, GrantType, Settings};
+use crate::config::{Binding, Client, ClientKind, GrantType, Settings};
 use crate::crypto::{TokenKeys, random_array};
 use crate::keys::Keys;
 use crate::password::{CredentialError, HashError, PasswordHasherPool, normalize_username};
@@ -108,6 +108,10 @@ pub struct Grants {
     pub hasher: PasswordHasherPool,
     /// Time source.
     pub clock: Clock,
+    /// Checks this server's own access tokens, with the keys in process.
+    pub validator: resource_guard::Validator,
+    /// The key source behind `validator`, updated when keys change.
+    pub verifying_keys: Arc<resource_guard::InProcessKeys>,
 }
 
 impl Grants {
@@ -282,6 +286,8 @@ impl Grants {
                 return Err(GrantError::InvalidGrant("invalid refresh token"));
             }
         };
+        self.check_binding(&token, &session.previous_context, &context)
+            .await?;
         let scope = narrow_scope(requested_scope, &session.scope)?;
         Ok(self.issue(
             &token.user,
@@ -291,6 +297,63 @@ impl Grants {
             current,
             session.absolute_expiry_ms,
         ))
+    }
+
+    /// Applies the binding setting when the session last saw another IP
+    /// address or user agent.
+    async fn check_binding(
+        &self,
+        token: &RefreshToken,
+        previous: &ClientContext,
+        current: &ClientContext,
+    ) -> Result<(), GrantError> {
+        let binding = self.settings.binding;
+        if binding == Binding::Off || previous == current {
+            return Ok(());
+        }
+        let strict = binding == Binding::Strict;
+        audit::context_changed(&token.user, &token.session, previous, current, strict);
+        if strict {
+            self.store
+                .revoke_session(&token.user, &token.session)
+                .await?;
+            audit::session_revoked(&token.user, &token.session, "context_change");
+            return Err(GrantError::InvalidGrant("invalid refresh token"));
+        }
+        Ok(())
+    }
+
+    /// Changes a user's password after checking the current one, and
+    /// revokes every other session of the user.
+    pub async fn change_password(
+        &self,
+        user_id: &UserId,
+        session: Option<&SessionId>,
+        current: Zeroizing<String>,
+        new: Zeroizing<String>,
+        context: &ClientContext,
+    ) -> Result<(), GrantError> {
+        let Some(user) = self.store.get_user(user_id).await? else {
+            return Err(GrantError::InvalidGrant("the current password is wrong"));
+        };
+        crate::password::validate_password(&new, &user.username)?;
+        if !self
+            .hasher
+            .verify(current, Some(user.password_hash.clone()))
+            .await?
+        {
+            return Err(GrantError::InvalidGrant("the current password is wrong"));
+        }
+        let hash = self.hasher.hash(new).await?;
+        let revoked = self
+            .store
+            .set_password(user_id, &hash, session, self.clock.now_ms())
+            .await?;
+        let Some(revoked) = revoked else {
+            return Err(GrantError::InvalidGrant("the current password is wrong"));
+        };
+        audit::password_changed(user_id, session, revoked, context);
+        Ok(())
     }
 
     fn open_replayed(

@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::{LogFormat, Settings, StoreSettings};
 use crate::crypto::TokenKeys;
 use crate::grant::Grants;
+use crate::http::cors::AllowedOrigins;
 use crate::keys::{self, Keys};
 use crate::password::PasswordHasherPool;
 use crate::store::memory::MemoryStore;
@@ -27,6 +28,9 @@ pub enum StartError {
     /// The password hasher could not start.
     #[error("password hasher: {0}")]
     Hasher(#[from] crate::password::HashError),
+    /// The access-token validator could not be built.
+    #[error("access-token validator: {0}")]
+    Guard(String),
     /// The listener could not bind.
     #[error("cannot listen on {0}: {1}")]
     Bind(std::net::SocketAddr, std::io::Error),
@@ -75,7 +79,17 @@ pub async fn build_grants(settings: Arc<Settings>, clock: Clock) -> Result<Grant
     };
     let hasher =
         PasswordHasherPool::new(settings.password_hash_threads, settings.password_hash_queue)?;
+    let verifying_keys = Arc::new(resource_guard::InProcessKeys::from_jwk_set(
+        keys.current().jwks(),
+    ));
+    let validator = resource_guard::Validator::builder(settings.issuer.clone())
+        .audience(settings.audience.clone())
+        .key_source(verifying_keys.clone())
+        .build()
+        .map_err(|e| StartError::Guard(e.to_string()))?;
     Ok(Grants {
+        validator,
+        verifying_keys,
         token_keys: TokenKeys::derive(&settings.refresh_pepper),
         settings,
         store,
@@ -121,8 +135,11 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let kid = grants.keys.current().active().kid().to_owned();
     tracing::info!(%kid, "signing key loaded");
     let data = grants.clone();
+    let origins = web::Data::new(AllowedOrigins(Arc::new(settings.allowed_origins.clone())));
     let mut server = HttpServer::new(move || {
         App::new()
+            .app_data(origins.clone())
+            .wrap(from_fn(crate::http::cors::cors))
             .wrap(from_fn(crate::http::observe))
             .configure(|config| crate::http::configure(config, data.clone()))
     })

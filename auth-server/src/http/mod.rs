@@ -1,8 +1,10 @@
 //! HTTP layer: routes, request logging and the error mapping.
 
+mod account;
 mod body;
 mod context;
 pub mod cookies;
+pub mod cors;
 mod error;
 mod meta;
 mod session;
@@ -23,6 +25,7 @@ use crate::grant::Grants;
 
 /// Registers every route. `grants` is the shared state.
 pub fn configure(config: &mut web::ServiceConfig, grants: web::Data<Grants>) {
+    let validator = grants.validator.clone();
     config
         .app_data(grants)
         .app_data(web::PayloadConfig::new(body::MAX_BODY_BYTES))
@@ -31,6 +34,11 @@ pub fn configure(config: &mut web::ServiceConfig, grants: web::Data<Grants>) {
         .route("/refresh", web::post().to(session::refresh))
         .route("/logout", web::post().to(session::log_out))
         .route("/csrf", web::get().to(session::csrf))
+        .service(
+            web::resource("/password")
+                .wrap(resource_guard::Guard::new(validator))
+                .route(web::post().to(account::change_password)),
+        )
         .route(shared::JWKS_PATH, web::get().to(meta::jwks))
         .route("/healthz", web::get().to(meta::healthz))
         .route("/readyz", web::get().to(meta::readyz))
