@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: unit tests, the store conformance suite
+# and the end-to-end tests, which start the auth-server binary and their own
+# redis-server processes on free loopback ports.
+#
+# Needs redis-server and redis-cli on PATH (or REDIS_SERVER / REDIS_CLI);
+# .ci/run installs them. Extra arguments go to `cargo test`, for example
+# `scripts/test-all.sh -p tests --test reuse`.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+if ! command -v "${REDIS_SERVER:-redis-server}" >/dev/null; then
+    echo "redis-server not found: install it (Debian: apt-get install redis-server)" >&2
+    exit 1
+fi
+
+# The end-to-end tests run the binary from target/debug, so build it first.
+cargo build -p auth-server --bins --examples
+
+cargo test --workspace "$@"

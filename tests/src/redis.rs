@@ -1,0 +1,199 @@
+//! Redis servers started for one test each.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::free_port;
+
+/// Options for [`RedisServer::start_with`].
+#[derive(Debug, Clone, Default)]
+pub struct RedisOptions {
+    /// Turns on the append-only file with `appendfsync everysec`.
+    pub appendonly: bool,
+    /// Allows `DEBUG SLEEP` and friends from local connections.
+    pub enable_debug: bool,
+    /// Extra `redis-server` arguments, such as `["--cluster-enabled", "yes"]`.
+    pub extra_args: Vec<String>,
+}
+
+/// A `redis-server` process on a free port with its own data directory.
+/// Dropping it kills the process and deletes the directory.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    options: RedisOptions,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts a Redis that keeps nothing on disk.
+    pub fn start() -> Self {
+        Self::start_with(RedisOptions::default())
+    }
+
+    /// Starts a Redis with `options`.
+    pub fn start_with(options: RedisOptions) -> Self {
+        let mut dir = tempfile::tempdir().expect("create a Redis data directory");
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut server = RedisServer {
+                child: None,
+                port,
+                options: options.clone(),
+                dir,
+            };
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(error) => {
+                    last_error = error;
+                    dir = server.take_dir();
+                }
+            }
+        }
+        panic!("redis-server did not start: {last_error}");
+    }
+
+    fn take_dir(mut self) -> tempfile::TempDir {
+        self.kill();
+        let placeholder = tempfile::tempdir().expect("create a placeholder directory");
+        std::mem::replace(&mut self.dir, placeholder)
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let mut command = Command::new(redis_server_binary());
+        command
+            .arg("--port")
+            .arg(self.port.to_string())
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--protected-mode",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .arg("--logfile")
+            .arg(self.dir.path().join("redis.log"));
+        if self.options.appendonly {
+            command.args(["--appendonly", "yes", "--appendfsync", "everysec"]);
+        } else {
+            command.args(["--appendonly", "no"]);
+        }
+        if self.options.enable_debug {
+            command.args(["--enable-debug-command", "local"]);
+        }
+        command.args(&self.options.extra_args);
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("spawn redis-server: {e}"))?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(format!("redis-server exited with {status}"));
+            }
+            if self
+                .cli(&["PING"])
+                .map(|out| out.trim() == "PONG")
+                .unwrap_or(false)
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err("redis-server did not answer PING within 10 s".into())
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A `redis://` URL for the server, database 0.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The data directory (where the AOF lives).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `redis-cli` against the server and returns its standard output.
+    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let output = Command::new(redis_cli_binary())
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("spawn redis-cli: {e}"))?;
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Kills the process with SIGKILL, keeping the data directory.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the process gracefully (`SHUTDOWN NOSAVE`), keeping the data
+    /// directory.
+    pub fn stop(&mut self) {
+        let _ = self.cli(&["SHUTDOWN", "NOSAVE"]);
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn().expect("restart redis-server");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn redis_server_binary() -> PathBuf {
+    std::env::var_os("REDIS_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "redis-server".into())
+}
+
+fn redis_cli_binary() -> PathBuf {
+    std::env::var_os("REDIS_CLI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "redis-cli".into())
+}

@@ -1,0 +1,264 @@
+//! The `auth-server` binary started for one test.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::redis::RedisServer;
+use crate::{free_port, random_hex, workspace_root};
+
+/// How long a server may take to answer `/healthz` after it was spawned.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where a test server keeps its data.
+#[derive(Debug, Clone, Copy)]
+pub enum Store<'a> {
+    /// The in-memory store: everything is lost when the process ends.
+    Memory,
+    /// A Redis server the test started.
+    Redis(&'a RedisServer),
+}
+
+/// Options for [`AuthServer::start`].
+#[derive(Debug, Clone)]
+pub struct ServerOptions<'a> {
+    /// The store the server uses.
+    pub store: Store<'a>,
+    /// Extra environment variables, such as `("AUTH__TOKENS__REUSE_GRACE_SECS", "1")`.
+    /// They override the harness's own settings.
+    pub env: Vec<(String, String)>,
+}
+
+impl<'a> ServerOptions<'a> {
+    /// Options for a server on `store` with no extra settings.
+    pub fn new(store: Store<'a>) -> Self {
+        ServerOptions {
+            store,
+            env: Vec::new(),
+        }
+    }
+
+    /// Adds one environment variable.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// A running `auth-server` on a free loopback port. Its standard output and
+/// standard error both go to one log file, which survives restarts.
+/// Dropping it kills the process.
+#[derive(Debug)]
+pub struct AuthServer {
+    child: Option<Child>,
+    port: u16,
+    env: Vec<(String, String)>,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl AuthServer {
+    /// Starts a server and waits until `/healthz` answers 200.
+    ///
+    /// With a Redis store the harness generates a refresh pepper and a
+    /// key-encryption key; `options.env` can replace them.
+    pub fn start(options: ServerOptions<'_>) -> Self {
+        let dir = tempfile::tempdir().expect("create a server directory");
+        let log_path = dir.path().join("auth-server.log");
+        let mut server = AuthServer {
+            child: None,
+            port: 0,
+            env: Vec::new(),
+            log_path,
+            _dir: dir,
+        };
+
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            server.port = free_port();
+            server.env = base_env(server.port, options.store);
+            server.env.extend(options.env.iter().cloned());
+            match server.spawn() {
+                Ok(()) => return server,
+                Err(error) => {
+                    last_error = error;
+                    server.kill();
+                }
+            }
+        }
+        panic!("auth-server did not start: {last_error}");
+    }
+
+    /// The base URL, such as `http://127.0.0.1:41234`; it is also the issuer.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The value of one environment variable the server was started with.
+    pub fn env_value(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Everything the server has written to standard output and standard
+    /// error so far, across restarts.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Kills the process with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the process and starts it again with the same settings and port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.spawn() {
+                Ok(()) => return,
+                Err(error) if Instant::now() > deadline => {
+                    panic!("auth-server did not restart: {error}")
+                }
+                Err(_) => {
+                    self.kill();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .map_err(|e| format!("open the server log: {e}"))?;
+        let log_for_stderr = log
+            .try_clone()
+            .map_err(|e| format!("clone the log handle: {e}"))?;
+
+        let mut command = Command::new(auth_server_binary());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("AUTH__") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log_for_stderr));
+        let child = command.spawn().map_err(|e| {
+            format!(
+                "spawn {}: {e} (build it with `cargo build -p auth-server`)",
+                auth_server_binary().display()
+            )
+        })?;
+        self.child = Some(child);
+        self.wait_healthy()
+    }
+
+    fn wait_healthy(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                let log = self.log_tail();
+                return Err(format!("auth-server exited with {status}; log:\n{log}"));
+            }
+            if healthz_ok(self.port) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Err(format!(
+            "no 200 from /healthz within {START_TIMEOUT:?}; log:\n{}",
+            self.log_tail()
+        ))
+    }
+
+    fn log_tail(&self) -> String {
+        let text = self.log_text();
+        let start = text.len().saturating_sub(4000);
+        let start = (start..text.len())
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text[start..].to_owned()
+    }
+}
+
+impl Drop for AuthServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The settings every test server gets: its bind address and issuer, and
+/// for Redis the store URL, a refresh pepper and a key-encryption key.
+fn base_env(port: u16, store: Store<'_>) -> Vec<(String, String)> {
+    let bind = format!("127.0.0.1:{port}");
+    let mut env = vec![
+        ("AUTH__HTTP__BIND".to_owned(), bind.clone()),
+        ("AUTH__ISSUER".to_owned(), format!("http://{bind}")),
+    ];
+    match store {
+        Store::Memory => env.push(("AUTH__STORE__URL".to_owned(), "memory://".to_owned())),
+        Store::Redis(redis) => {
+            env.push(("AUTH__STORE__URL".to_owned(), redis.url()));
+            env.push(("AUTH__SECURITY__REFRESH_PEPPER".to_owned(), random_hex(32)));
+            env.push((
+                "AUTH__SECURITY__KEY_ENCRYPTION_KEY".to_owned(),
+                random_hex(32),
+            ));
+        }
+    }
+    env
+}
+
+/// Sends `GET /healthz` over a plain socket, so starting a server needs no
+/// async runtime.
+fn healthz_ok(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request =
+        format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+}
+
+/// The binary under test: `$AUTH_SERVER_BIN`, else `auth-server` in the
+/// debug directory of `$CARGO_TARGET_DIR` or of the workspace's `target/`.
+pub fn auth_server_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("AUTH_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    // Cargo resolves a relative target directory against the directory it
+    // was started in, normally the workspace root.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| workspace_root().join(dir))
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("debug").join("auth-server")
+}
