@@ -1,0 +1,105 @@
+// Headless Chromium from Debian's package, driven by playwright-core, plus
+// helpers that open the demo page and count the requests a context sends.
+
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+/** Launches Chromium with a new, empty profile (Playwright makes a temporary one). */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 30_000,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/**
+ * A browser profile for one test: a new context that records every request
+ * its pages send (method, URL, the page that sent it, the refresh cookie it
+ * carried) and every answer.
+ */
+export async function newProfile(browser) {
+  const context = await browser.newContext();
+  context.setDefaultTimeout(15_000);
+  const requests = [];
+  const entries = new WeakMap();
+  context.on('request', (request) => {
+    const entry = { method: request.method(), url: request.url(), status: null, failed: false };
+    entry.frame = request.frame()?.url() ?? null;
+    entries.set(request, entry);
+    requests.push(entry);
+    request
+      .allHeaders()
+      .then((headers) => {
+        entry.cookie = headers.cookie ?? '';
+      })
+      .catch(() => undefined);
+    request
+      .response()
+      .then((response) => {
+        entry.status = response?.status() ?? null;
+      })
+      .catch(() => undefined);
+  });
+  context.on('requestfailed', (request) => {
+    const entry = entries.get(request);
+    if (entry) {
+      entry.failed = true;
+    }
+  });
+  return { context, requests };
+}
+
+/** Requests of `method` to exactly `url`. */
+export function sent(requests, method, url) {
+  return requests.filter((r) => r.method === method && r.url === url);
+}
+
+/** Opens the demo page (with optional query) and waits until it has restored its session. */
+export async function openDemo(context, demoOrigin, query = '') {
+  const page = await context.newPage();
+  await page.goto(`${demoOrigin}/${query}`);
+  await waitReady(page);
+  return page;
+}
+
+/** Waits until the demo page's start-up (restore) finished. */
+export async function waitReady(page) {
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 15_000 });
+}
+
+/** The demo page's status text. */
+export function status(page) {
+  return page.locator('#status').textContent();
+}
+
+/** Polls `check` every 50 ms until it returns true, at most `ms`. */
+export async function eventually(check, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`condition not met within ${ms} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The value of cookie `name` in a Cookie header. */
+export function cookieValue(header, name) {
+  const pair = (header ?? '').split('; ').find((c) => c.startsWith(`${name}=`));
+  return pair === undefined ? null : pair.slice(name.length + 1);
+}
