@@ -87,6 +87,7 @@ struct RawClient {
     grants: Vec<GrantType>,
     scopes: Vec<String>,
     default_scopes: Option<Vec<String>>,
+    secret_sha256: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +128,9 @@ pub enum ClientKind {
     Browser,
     /// A native app or CLI: the refresh token is in the JSON body.
     Native,
+    /// A service that authenticates with a client secret
+    /// (`client_secret_basic` or `client_secret_post`).
+    Confidential,
 }
 
 /// OAuth grant types the server implements.
@@ -137,6 +141,8 @@ pub enum GrantType {
     Password,
     /// Refresh-token rotation.
     RefreshToken,
+    /// Service-to-service tokens for confidential clients.
+    ClientCredentials,
 }
 
 /// What happens when a session is used from another IP address or user
@@ -175,6 +181,10 @@ pub struct Client {
     pub scopes: Vec<String>,
     /// Scopes granted when a request names none.
     pub default_scopes: Vec<String>,
+    /// SHA-256 of the client secret, for confidential clients. Secrets are
+    /// long random strings, so a fast hash is enough; the plain secret is
+    /// never configured or stored.
+    pub secret_sha256: Option<[u8; 32]>,
 }
 
 impl Client {
@@ -322,6 +332,7 @@ fn default_clients() -> Vec<Client> {
             grants: vec![GrantType::Password, GrantType::RefreshToken],
             scopes: vec!["api".into()],
             default_scopes: vec!["api".into()],
+            secret_sha256: None,
         })
         .collect()
 }
@@ -637,15 +648,49 @@ fn validate_clients(raw: Option<Vec<RawClient>>) -> Result<Vec<Client>, ConfigEr
                 format!("client `{id}`: default scope `{extra}` is not among its scopes"),
             ));
         }
+        let secret_sha256 = client_secret(&id, client.kind, client.secret_sha256.as_deref())?;
+        if client.grants.contains(&GrantType::ClientCredentials)
+            && client.kind != ClientKind::Confidential
+        {
+            return Err(invalid(
+                "clients",
+                format!("client `{id}`: client_credentials needs kind = \"confidential\""),
+            ));
+        }
         clients.push(Client {
             id,
             kind: client.kind,
             grants: client.grants,
             scopes,
             default_scopes,
+            secret_sha256,
         });
     }
     Ok(clients)
+}
+
+fn client_secret(
+    id: &str,
+    kind: ClientKind,
+    hash: Option<&str>,
+) -> Result<Option<[u8; 32]>, ConfigError> {
+    match (kind, hash) {
+        (ClientKind::Confidential, Some(text)) => {
+            let bytes = secret_hex("clients", text, 32, Some(32))?;
+            let mut out = [0u8; 32];
+            out.copy_from_slice(bytes.expose());
+            Ok(Some(out))
+        }
+        (ClientKind::Confidential, None) => Err(invalid(
+            "clients",
+            format!("confidential client `{id}` needs secret_sha256 (64 hex digits)"),
+        )),
+        (_, Some(_)) => Err(invalid(
+            "clients",
+            format!("client `{id}` is public: only confidential clients have a secret"),
+        )),
+        (_, None) => Ok(None),
+    }
 }
 
 #[cfg(test)]

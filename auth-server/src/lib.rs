@@ -18,6 +18,7 @@ pub mod http;
 pub mod keys;
 pub mod password;
 pub mod refresh_token;
+pub mod revocation;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -2,12 +2,15 @@
 
 mod account;
 mod body;
+mod client_auth;
 mod context;
 pub mod cookies;
 pub mod cors;
 mod error;
 mod meta;
+pub mod oauth;
 mod session;
+mod sessions;
 mod token;
 
 use std::time::Instant;
@@ -26,6 +29,7 @@ use crate::grant::Grants;
 /// Registers every route. `grants` is the shared state.
 pub fn configure(config: &mut web::ServiceConfig, grants: web::Data<Grants>) {
     let validator = grants.validator.clone();
+    let metadata = oauth::metadata_document(&grants);
     config
         .app_data(grants)
         .app_data(web::PayloadConfig::new(body::MAX_BODY_BYTES))
@@ -34,10 +38,32 @@ pub fn configure(config: &mut web::ServiceConfig, grants: web::Data<Grants>) {
         .route("/refresh", web::post().to(session::refresh))
         .route("/logout", web::post().to(session::log_out))
         .route("/csrf", web::get().to(session::csrf))
+        .route("/revoke", web::post().to(oauth::revoke))
+        .route("/introspect", web::post().to(oauth::introspect))
+        .app_data(web::Data::new(oauth::MetadataDocument(metadata)))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(oauth::metadata),
+        )
         .service(
             web::resource("/password")
-                .wrap(resource_guard::Guard::new(validator))
+                .wrap(resource_guard::Guard::new(validator.clone()))
                 .route(web::post().to(account::change_password)),
+        )
+        .service(
+            web::resource("/sessions")
+                .wrap(resource_guard::Guard::new(validator.clone()))
+                .route(web::get().to(sessions::list)),
+        )
+        .service(
+            web::resource("/sessions/{id}")
+                .wrap(resource_guard::Guard::new(validator.clone()))
+                .route(web::delete().to(sessions::revoke)),
+        )
+        .service(
+            web::resource("/logout-all")
+                .wrap(resource_guard::Guard::new(validator))
+                .route(web::post().to(sessions::logout_all)),
         )
         .route(shared::JWKS_PATH, web::get().to(meta::jwks))
         .route("/healthz", web::get().to(meta::healthz))

@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use super::body::{self, Params};
+use super::client_auth;
 use super::context::{client_context, origin_allowed};
 use super::cookies;
 use super::error::ApiError;
@@ -85,7 +86,8 @@ pub async fn sign_up(
     Ok(token_response(StatusCode::CREATED, &issued))
 }
 
-/// `POST /token`: the password and refresh_token grants (RFC 6749).
+/// `POST /token`: the password, refresh_token and client_credentials grants
+/// (RFC 6749).
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,
@@ -94,10 +96,13 @@ pub async fn token(
     let body = body::read_body(&req, payload).await?;
     let params = body::form(&req, &body)?;
     let grant_type = params.require("grant_type")?;
-    if !matches!(grant_type, "password" | "refresh_token") {
+    if !matches!(
+        grant_type,
+        "password" | "refresh_token" | "client_credentials"
+    ) {
         return Err(GrantError::UnsupportedGrantType.into());
     }
-    let client = client(&grants, &params)?;
+    let client = client_auth::authenticate(&req, &params, &grants)?;
     check_origin(&req, &grants, client)?;
     let context = client_context(&req);
     let scope = params.get("scope");
@@ -109,7 +114,7 @@ pub async fn token(
                 .log_in(username, password, client, scope, context)
                 .await?
         }
-        _ => {
+        "refresh_token" => {
             if Grants::uses_cookies(client) {
                 // A browser client's refresh token lives in an HttpOnly
                 // cookie; it refreshes through /refresh with a CSRF header.
@@ -117,6 +122,19 @@ pub async fn token(
             }
             let token = params.require("refresh_token")?;
             grants.refresh(token, client, scope, context).await?
+        }
+        _ => {
+            let (access_token, scope) = grants.client_credentials(client, scope)?;
+            let mut response = HttpResponse::Ok();
+            no_store(&mut response);
+            return Ok(response.json(TokenBody {
+                access_token: &access_token,
+                token_type: "Bearer",
+                expires_in: grants.settings.access_ttl_secs,
+                scope: &scope,
+                refresh_token: None,
+                csrf_token: None,
+            }));
         }
     };
     Ok(token_response(StatusCode::OK, &issued))

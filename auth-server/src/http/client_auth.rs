@@ -1,0 +1,111 @@
+//! Client authentication at the token, revocation and introspection
+//! endpoints (RFC 6749 section 2.3): `client_secret_basic`,
+//! `client_secret_post`, or a bare `client_id` for public clients.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::body::Params;
+use super::error::ApiError;
+use crate::config::{Client, ClientKind};
+use crate::grant::{GrantError, Grants};
+
+struct Credentials {
+    id: String,
+    secret: Option<Zeroizing<String>>,
+}
+
+fn invalid_request(description: &str) -> ApiError {
+    GrantError::InvalidRequest(description.to_owned()).into()
+}
+
+/// Reads `Authorization: Basic`, whose parts are form-encoded before base64
+/// (RFC 6749 section 2.3.1).
+fn basic(req: &HttpRequest) -> Result<Option<Credentials>, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| invalid_request("malformed Authorization header"))?;
+    let Some((scheme, encoded)) = text.split_once(' ') else {
+        return Err(invalid_request("malformed Authorization header"));
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(invalid_request(
+            "client authentication must use the Basic scheme",
+        ));
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Zeroizing::new)
+        .ok_or_else(|| invalid_request("malformed Authorization header"))?;
+    let Some((id, secret)) = decoded.split_once(':') else {
+        return Err(invalid_request("malformed Authorization header"));
+    };
+    let decode = |part: &str| {
+        form_urlencoded_decode(part)
+            .ok_or_else(|| invalid_request("malformed Authorization header"))
+    };
+    Ok(Some(Credentials {
+        id: decode(id)?.to_string(),
+        secret: Some(decode(secret)?),
+    }))
+}
+
+fn form_urlencoded_decode(text: &str) -> Option<Zeroizing<String>> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={text}")).ok()?;
+    pairs.into_iter().next().map(|(_, v)| Zeroizing::new(v))
+}
+
+/// Authenticates the client of a request. Confidential clients must prove
+/// their secret; public clients name themselves and must send no secret.
+/// Using two methods at once is `invalid_request`.
+pub fn authenticate<'a>(
+    req: &HttpRequest,
+    params: &Params,
+    grants: &'a Grants,
+) -> Result<&'a Client, ApiError> {
+    let from_header = basic(req)?;
+    let body_secret = params.get("client_secret");
+    let credentials = match from_header {
+        Some(header) => {
+            if body_secret.is_some() {
+                return Err(invalid_request(
+                    "use one client authentication method, not two",
+                ));
+            }
+            if params.get("client_id").is_some_and(|id| id != header.id) {
+                return Err(invalid_request(
+                    "client_id does not match the Authorization header",
+                ));
+            }
+            header
+        }
+        None => Credentials {
+            id: params.require("client_id")?.to_owned(),
+            secret: body_secret.map(|s| Zeroizing::new(s.to_owned())),
+        },
+    };
+    let client = grants.client(&credentials.id)?;
+    match (client.kind, client.secret_sha256, credentials.secret) {
+        (ClientKind::Confidential, Some(expected), Some(secret)) => {
+            let presented = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+            if bool::from(presented.as_ref().ct_eq(&expected)) {
+                Ok(client)
+            } else {
+                tracing::warn!(client_id = %client.id, "client authentication failed");
+                Err(GrantError::InvalidClient.into())
+            }
+        }
+        (ClientKind::Confidential, _, _) => Err(GrantError::InvalidClient.into()),
+        (_, _, Some(_)) => Err(GrantError::InvalidClient.into()),
+        (_, _, None) => Ok(client),
+    }
+}

@@ -1,0 +1,110 @@
+//! Self-service session management for a signed-in user: `GET /sessions`,
+//! `DELETE /sessions/{id}`, `POST /logout-all`.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use resource_guard::Authenticated;
+use serde::Serialize;
+
+use super::error::ApiError;
+use crate::grant::{GrantError, Grants};
+use crate::store::{SessionId, Store, UserId};
+
+#[derive(Serialize)]
+struct SessionView {
+    id: String,
+    client_id: String,
+    created_at: i64,
+    last_used_at: i64,
+    ip: String,
+    user_agent: String,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+fn user_of(claims: &Authenticated) -> Result<(UserId, Option<SessionId>), ApiError> {
+    let user = UserId::parse(&claims.sub).ok_or(GrantError::Forbidden(
+        "the access token does not belong to a user",
+    ))?;
+    Ok((user, claims.sid.as_deref().and_then(SessionId::parse)))
+}
+
+fn no_store() -> (header::HeaderName, &'static str) {
+    (header::CACHE_CONTROL, "no-store")
+}
+
+/// `GET /sessions`: the user's live sessions, newest first.
+pub async fn list(
+    claims: Authenticated,
+    grants: web::Data<Grants>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, current) = user_of(&claims)?;
+    let now_ms = grants.clock.now_ms();
+    let mut sessions = grants
+        .store
+        .list_sessions(&user, now_ms)
+        .await
+        .map_err(GrantError::from)?;
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.created_ms));
+    let sessions = sessions
+        .into_iter()
+        .map(|s| SessionView {
+            current: Some(s.id) == current,
+            id: s.id.to_string(),
+            client_id: s.client_id,
+            created_at: s.created_ms.div_euclid(1000),
+            last_used_at: s.last_used_ms.div_euclid(1000),
+            ip: s.last_context.ip,
+            user_agent: s.last_context.user_agent,
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(no_store())
+        .json(SessionList { sessions }))
+}
+
+/// `DELETE /sessions/{id}`: revokes one of the user's sessions. Another
+/// user's session id is 404, like an unknown one.
+pub async fn revoke(
+    claims: Authenticated,
+    path: web::Path<String>,
+    grants: web::Data<Grants>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, _) = user_of(&claims)?;
+    let Some(session) = SessionId::parse(&path.into_inner()) else {
+        return Err(ApiError::NotFound);
+    };
+    // The session key lives under the user's own hash tag, so another
+    // user's session id finds nothing here.
+    if !grants
+        .store
+        .revoke_session(&user, &session)
+        .await
+        .map_err(GrantError::from)?
+    {
+        return Err(ApiError::NotFound);
+    }
+    crate::audit::session_revoked(&user, &session, "user_request");
+    Ok(HttpResponse::NoContent().insert_header(no_store()).finish())
+}
+
+/// `POST /logout-all`: revokes every session of the user, including the
+/// current one.
+pub async fn logout_all(
+    claims: Authenticated,
+    grants: web::Data<Grants>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, _) = user_of(&claims)?;
+    let now_ms = grants.clock.now_ms();
+    let revoked = grants
+        .store
+        .revoke_all(&user, now_ms)
+        .await
+        .map_err(GrantError::from)?;
+    tracing::info!(target: "audit", event = "logout_all", user = %user, revoked_sessions = revoked);
+    Ok(HttpResponse::NoContent().insert_header(no_store()).finish())
+}
