@@ -30,6 +30,8 @@ pub struct ServerOptions<'a> {
     /// Extra environment variables, such as `("AUTH__TOKENS__REUSE_GRACE_SECS", "1")`.
     /// They override the harness's own settings.
     pub env: Vec<(String, String)>,
+    /// Command-line arguments, such as `["--config", "/tmp/x/auth.toml"]`.
+    pub args: Vec<String>,
 }
 
 impl<'a> ServerOptions<'a> {
@@ -38,7 +40,14 @@ impl<'a> ServerOptions<'a> {
         ServerOptions {
             store,
             env: Vec::new(),
+            args: Vec::new(),
         }
+    }
+
+    /// Adds one command-line argument.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
     }
 
     /// Adds one environment variable.
@@ -56,6 +65,7 @@ pub struct AuthServer {
     child: Option<Child>,
     port: u16,
     env: Vec<(String, String)>,
+    args: Vec<String>,
     log_path: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -72,6 +82,7 @@ impl AuthServer {
             child: None,
             port: 0,
             env: Vec::new(),
+            args: options.args.clone(),
             log_path,
             _dir: dir,
         };
@@ -100,6 +111,12 @@ impl AuthServer {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The environment variables the server was started with, besides those
+    /// it inherits (minus every inherited `AUTH__` variable).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
     }
 
     /// The value of one environment variable the server was started with.
@@ -153,14 +170,9 @@ impl AuthServer {
             .try_clone()
             .map_err(|e| format!("clone the log handle: {e}"))?;
 
-        let mut command = Command::new(auth_server_binary());
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("AUTH__") {
-                command.env_remove(key);
-            }
-        }
+        let mut command = auth_server_command(&self.env);
         command
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_for_stderr));
@@ -209,6 +221,61 @@ impl Drop for AuthServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Returns a command for the binary under test with `env` set and every
+/// inherited `AUTH__` variable removed.
+fn auth_server_command(env: &[(String, String)]) -> Command {
+    let mut command = Command::new(auth_server_binary());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AUTH__") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    command
+}
+
+/// How a run of the binary ended: see [`run_to_exit`].
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The exit code, or `None` when the process was still running at the
+    /// deadline (and was killed) or ended by a signal.
+    pub code: Option<i32>,
+    /// Standard output and standard error, interleaved.
+    pub output: String,
+}
+
+/// Runs `auth-server ARGS` with the settings `env` until it exits or
+/// `timeout` passes, whichever comes first; a process still running at the
+/// deadline is killed.
+pub fn run_to_exit(args: &[&str], env: &[(String, String)], timeout: Duration) -> RunOutput {
+    let dir = tempfile::tempdir().expect("create a directory for the output");
+    let path = dir.path().join("output.log");
+    let log = File::create(&path).expect("create the output file");
+    let log_for_stderr = log.try_clone().expect("clone the output handle");
+    let mut child = auth_server_command(env)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log))
+        .stderr(Stdio::from(log_for_stderr))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", auth_server_binary().display()));
+
+    let deadline = Instant::now() + timeout;
+    let code = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let output = std::fs::read_to_string(&path).unwrap_or_default();
+    RunOutput { code, output }
 }
 
 /// The settings every test server gets: its bind address and issuer, and

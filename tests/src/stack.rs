@@ -32,6 +32,12 @@ impl Stack {
 
     /// Starts a store of `kind` and a server with the extra settings `env`.
     pub fn start_with(kind: StoreKind, env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(kind, env, &[])
+    }
+
+    /// Starts a store of `kind` and a server with the extra settings `env`
+    /// and the command-line arguments `args`.
+    pub fn start_with_args(kind: StoreKind, env: &[(&str, &str)], args: &[&str]) -> Self {
         let redis = match kind {
             StoreKind::Memory => None,
             StoreKind::Redis => Some(RedisServer::start()),
@@ -43,6 +49,9 @@ impl Stack {
         let mut options = ServerOptions::new(store);
         for (key, value) in env {
             options = options.env(key, value);
+        }
+        for arg in args {
+            options = options.arg(arg);
         }
         let server = AuthServer::start(options);
         Stack { server, redis }

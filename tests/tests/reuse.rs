@@ -16,6 +16,7 @@ on_each_store!(
     replay_after_grace_window_revokes_session,
     replay_of_older_generation_revokes_session,
     replay_without_grace_window_revokes_session,
+    grace_replays_are_capped_and_audited,
 );
 
 async fn grace_replay_returns_same_successor(kind: StoreKind) {
@@ -148,6 +149,50 @@ async fn replay_without_grace_window_revokes_session(kind: StoreKind) {
     );
     assert_eq!(assert_clean_error(&replay), "invalid_grant");
     assert_revoked(&api, &b.refresh()).await;
+}
+
+async fn grace_replays_are_capped_and_audited(kind: StoreKind) {
+    let stack = Stack::start(kind);
+    let api = stack.api();
+    let (a, b) = rotate_once(&api).await;
+
+    let mut replayed = 0;
+    for attempt in 1..=20 {
+        let replay = api.refresh_native(&a).await;
+        if replay.status != 200 {
+            assert_eq!(
+                assert_clean_error(&replay),
+                "invalid_grant",
+                "attempt {attempt}"
+            );
+            continue;
+        }
+        replayed += 1;
+        assert_eq!(
+            replay.tokens().refresh_token,
+            b.refresh_token,
+            "attempt {attempt}"
+        );
+    }
+    assert!(
+        (1..20).contains(&replayed),
+        "{replayed} of 20 replays answered"
+    );
+
+    let next = api.refresh_native(&b.refresh()).await;
+    assert_eq!(
+        next.status,
+        200,
+        "the successor stopped working: {}",
+        next.describe()
+    );
+    let audited = stack
+        .server
+        .log_text()
+        .lines()
+        .filter(|line| line.contains(r#""target":"audit""#) && line.contains("replay"))
+        .count();
+    assert_eq!(audited, replayed, "audit events for {replayed} replays");
 }
 
 /// Signs up a native user and refreshes once: returns the first refresh
