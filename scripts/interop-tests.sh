@@ -3,9 +3,9 @@
 # a real auth-server on Redis.
 #
 # Installs the test dependencies when they are missing (pip for
-# interop/requirements.txt, `npm ci` in interop/node), builds the server,
-# starts its own redis-server and auth-server on free loopback ports, runs
-# the Python tests (pytest) and then the Node tests (node --test), and stops
+# interop/requirements.txt, `npm ci` in interop/node) and builds the server.
+# Then starts its own redis-server and auth-server on free loopback ports and
+# runs the Python tests (pytest), then the Node tests (node --test). It stops
 # everything it started, whatever the outcome.
 #
 # Needs python3 with pip, node with npm, redis-server and redis-cli.

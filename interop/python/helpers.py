@@ -13,7 +13,7 @@ TIMEOUT = 10
 
 
 def env(name):
-    """The value of an INTEROP_* variable; stops the run when it is unset."""
+    """Read an INTEROP_* variable, stopping the run when it is unset."""
     value = os.environ.get(name)
     if not value:
         pytest.exit(f"{name} is not set: run scripts/interop-tests.sh", returncode=2)

@@ -36,7 +36,7 @@ def log_in(metadata, client_id, user):
     return session, token
 
 
-def test_password_grant_returns_bearer_and_refresh_tokens(metadata, public_client_id, user):
+def test_password_grant_returns_tokens(metadata, public_client_id, user):
     _, token = log_in(metadata, public_client_id, user)
 
     assert token["token_type"].lower() == "bearer"
@@ -45,7 +45,7 @@ def test_password_grant_returns_bearer_and_refresh_tokens(metadata, public_clien
     assert token["scope"] == "api"
 
 
-def test_refresh_grant_rotates_the_refresh_token(metadata, public_client_id, user):
+def test_refresh_grant_rotates_token(metadata, public_client_id, user):
     session, first = log_in(metadata, public_client_id, user)
 
     second = session.refresh_token(
@@ -60,7 +60,7 @@ def test_refresh_grant_rotates_the_refresh_token(metadata, public_client_id, use
 
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
-def test_client_credentials_grant_issues_an_access_token_only(metadata, confidential, method):
+def test_client_credentials_access_token_only(metadata, confidential, method):
     session = confidential_session(confidential, method)
 
     token = session.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
@@ -73,11 +73,9 @@ def test_client_credentials_grant_issues_an_access_token_only(metadata, confiden
     assert claims["scope"] == "api"
 
 
-def test_client_credentials_grant_accepts_a_secret_with_reserved_characters(
-    metadata, special_confidential
-):
+def test_client_credentials_reserved_characters(metadata, special_confidential):
     # authlib puts the secret into Basic credentials without the form
-    # encoding RFC 6749 §2.3.1 asks for, so only client_secret_post is
+    # encoding that RFC 6749 §2.3.1 requires, so only client_secret_post is
     # portable for such a secret with this library; the Node tests cover
     # Basic with a library that encodes.
     session = confidential_session(special_confidential, "client_secret_post")
@@ -87,7 +85,7 @@ def test_client_credentials_grant_accepts_a_secret_with_reserved_characters(
     assert token["access_token"]
 
 
-def test_client_credentials_grant_grants_a_requested_allowed_scope(metadata, confidential):
+def test_client_credentials_allowed_scope(metadata, confidential):
     session = confidential_session(confidential, scope="reports")
 
     token = session.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
@@ -95,9 +93,7 @@ def test_client_credentials_grant_grants_a_requested_allowed_scope(metadata, con
     assert token["scope"] == "reports"
 
 
-def test_client_credentials_grant_refuses_a_scope_the_client_may_not_have(
-    metadata, confidential
-):
+def test_client_credentials_forbidden_scope(metadata, confidential):
     session = confidential_session(confidential, scope="admin")
 
     with pytest.raises(OAuthError) as error:
@@ -106,7 +102,7 @@ def test_client_credentials_grant_refuses_a_scope_the_client_may_not_have(
     assert error.value.error == "invalid_scope"
 
 
-def test_client_credentials_grant_refuses_a_wrong_secret(metadata, confidential):
+def test_client_credentials_wrong_secret(metadata, confidential):
     session = confidential_session((confidential[0], confidential[1] + "x"))
 
     with pytest.raises(OAuthError) as error:
@@ -115,7 +111,7 @@ def test_client_credentials_grant_refuses_a_wrong_secret(metadata, confidential)
     assert error.value.error == "invalid_client"
 
 
-def test_revoking_the_refresh_token_ends_the_session(metadata, public_client_id, user):
+def test_revoke_refresh_token_ends_session(metadata, public_client_id, user):
     session, token = log_in(metadata, public_client_id, user)
 
     response = session.revoke_token(
@@ -130,7 +126,7 @@ def test_revoking_the_refresh_token_ends_the_session(metadata, public_client_id,
     assert error.value.error == "invalid_grant"
 
 
-def test_revoking_the_access_token_ends_its_session(metadata, public_client_id, user):
+def test_revoke_access_token_ends_session(metadata, public_client_id, user):
     session, token = log_in(metadata, public_client_id, user)
 
     response = session.revoke_token(
@@ -145,7 +141,7 @@ def test_revoking_the_access_token_ends_its_session(metadata, public_client_id, 
     assert error.value.error == "invalid_grant"
 
 
-def test_revoking_an_unknown_token_answers_200(metadata, public_client_id):
+def test_revoke_unknown_token_returns_200(metadata, public_client_id):
     session = public_session(public_client_id)
 
     response = session.revoke_token(
@@ -155,7 +151,7 @@ def test_revoking_an_unknown_token_answers_200(metadata, public_client_id):
     assert response.status_code == 200
 
 
-def test_another_client_cannot_revoke_a_session(
+def test_revoke_by_other_client_ignored(
     metadata, public_client_id, confidential, user
 ):
     session, token = log_in(metadata, public_client_id, user)
@@ -171,7 +167,7 @@ def test_another_client_cannot_revoke_a_session(
     assert refreshed["access_token"]
 
 
-def test_introspection_reports_a_live_access_token_active(
+def test_introspect_live_access_token(
     metadata, public_client_id, confidential, user
 ):
     _, token = log_in(metadata, public_client_id, user)
@@ -189,7 +185,7 @@ def test_introspection_reports_a_live_access_token_active(
     assert body["exp"] > body["iat"]
 
 
-def test_introspection_reports_tokens_of_a_revoked_session_inactive(
+def test_introspect_revoked_session_inactive(
     metadata, public_client_id, confidential, user
 ):
     session, token = log_in(metadata, public_client_id, user)
@@ -204,7 +200,7 @@ def test_introspection_reports_tokens_of_a_revoked_session_inactive(
         assert response.json() == {"active": False}, kind
 
 
-def test_introspection_refuses_a_public_client(metadata, public_client_id, user):
+def test_introspect_rejects_public_client(metadata, public_client_id, user):
     session, token = log_in(metadata, public_client_id, user)
 
     response = session.introspect_token(

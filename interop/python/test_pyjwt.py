@@ -44,7 +44,7 @@ def password_login(issuer, client_id, user):
     return response.json()["access_token"]
 
 
-def test_a_user_access_token_verifies(issuer, metadata, public_client_id, user):
+def test_user_access_token_verifies(issuer, metadata, public_client_id, user):
     token = password_login(issuer, public_client_id, user)
 
     claims = verify(jwt.PyJWKClient(metadata["jwks_uri"]), token, issuer)
@@ -55,7 +55,7 @@ def test_a_user_access_token_verifies(issuer, metadata, public_client_id, user):
     assert claims["sid"]
 
 
-def test_a_client_credentials_token_verifies(issuer, metadata, confidential):
+def test_client_token_verifies(issuer, metadata, confidential):
     token = client_credentials_token(issuer, confidential)
 
     claims = verify(jwt.PyJWKClient(metadata["jwks_uri"]), token, issuer)
@@ -63,7 +63,7 @@ def test_a_client_credentials_token_verifies(issuer, metadata, confidential):
     assert claims["sub"] == confidential[0]
 
 
-def test_a_tampered_token_is_rejected(issuer, metadata, confidential):
+def test_tampered_token_rejected(issuer, metadata, confidential):
     header, payload, signature = client_credentials_token(issuer, confidential).split(".")
     claims = jwt.utils.base64url_decode(payload)
     assert b'"api"' in claims
@@ -73,14 +73,14 @@ def test_a_tampered_token_is_rejected(issuer, metadata, confidential):
         verify(jwt.PyJWKClient(metadata["jwks_uri"]), f"{header}.{forged}.{signature}", issuer)
 
 
-def test_a_token_for_another_audience_is_rejected(issuer, metadata, confidential):
+def test_other_audience_rejected(issuer, metadata, confidential):
     token = client_credentials_token(issuer, confidential)
 
     with pytest.raises(jwt.InvalidAudienceError):
         verify(jwt.PyJWKClient(metadata["jwks_uri"]), token, issuer, audience="other-api")
 
 
-def test_tokens_verify_across_a_key_rotation(issuer, metadata, confidential):
+def test_tokens_verify_across_rotation(issuer, metadata, confidential):
     cached = jwt.PyJWKClient(metadata["jwks_uri"])
     verify(cached, client_credentials_token(issuer, confidential), issuer)
 

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const TIMEOUT_MS = 10_000;
 
-/** The value of an INTEROP_* variable; throws when it is unset. */
+/** Reads an INTEROP_* variable; throws when it is unset. */
 export function env(name) {
   const value = process.env[name];
   if (!value) {
@@ -16,7 +16,7 @@ export function env(name) {
   return value;
 }
 
-/** The issuer under test, which must be on loopback. */
+/** Returns the issuer under test, which must be on loopback. */
 export function issuer() {
   const url = new URL(env('INTEROP_ISSUER'));
   if (!['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname)) {
@@ -53,12 +53,12 @@ export async function signUp() {
   };
   const response = await postForm('/signup', { ...user, client_id: publicClientId() });
   if (response.status !== 201) {
-    throw new Error(`sign-up answered ${response.status}: ${await response.text()}`);
+    throw new Error(`sign-up returned ${response.status}: ${await response.text()}`);
   }
   return user;
 }
 
-/** An access token from the client_credentials grant of the URL-safe client. */
+/** Requests an access token with client_credentials for the URL-safe client. */
 export async function clientCredentialsToken() {
   const { id, secret } = confidential();
   const basic = Buffer.from(`${id}:${secret}`).toString('base64');
@@ -68,12 +68,12 @@ export async function clientCredentialsToken() {
     { authorization: `Basic ${basic}` },
   );
   if (response.status !== 200) {
-    throw new Error(`client_credentials answered ${response.status}: ${await response.text()}`);
+    throw new Error(`client_credentials returned ${response.status}: ${await response.text()}`);
   }
   return (await response.json()).access_token;
 }
 
-/** The protected header of a compact JWS, unverified. */
+/** Decodes the protected header of a compact JWS without verifying it. */
 export function header(token) {
   return JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString());
 }
