@@ -145,4 +145,303 @@ describe('the web client in Chromium', () => {
     assert.ok(api.includes(401), 'the old token was refused at least once');
     await context.close();
   });
+
+  test('two tabs refreshing at the same moment both stay logged in with grace 0', async (t) => {
+    const { context, page: first, requests } = await loggedInDemo('?proactive=0');
+    const second = await openDemo(context, demo.origin, '?proactive=0');
+    assert.equal(await status(second), 'logged in', 'the second tab found the session');
+    const before = sent(requests, 'POST', refreshUrl()).length;
+    const serverBefore = auth.answered('POST', '/refresh').length;
+
+    for (let round = 0; round < 5; round += 1) {
+      const results = await Promise.all([
+        first.evaluate(() => demo.refresh()),
+        second.evaluate(() => demo.refresh()),
+      ]);
+      assert.deepEqual(results, [{ ok: true, value: 'ok' }, { ok: true, value: 'ok' }]);
+    }
+
+    const refreshes = sent(requests, 'POST', refreshUrl()).slice(before);
+    t.diagnostic(`5 rounds of two simultaneous refreshes sent ${refreshes.length} requests`);
+    assert.ok(refreshes.length >= 5 && refreshes.length <= 10, `${refreshes.length} refreshes`);
+    const presented = refreshes.map((r) => cookieValue(r.cookie, REFRESH_COOKIE));
+    assert.equal(new Set(presented).size, presented.length, 'no refresh token was sent twice');
+    await eventually(() => auth.answered('POST', '/refresh').length - serverBefore === refreshes.length);
+    assert.deepEqual(
+      auth.answered('POST', '/refresh').slice(serverBefore),
+      Array(refreshes.length).fill(200),
+    );
+    for (const page of [first, second]) {
+      assert.equal(await status(page), 'logged in');
+      assert.equal(await page.evaluate(() => demo.callApi()), 200);
+    }
+    assert.deepEqual(await first.evaluate(() => demo.refresh()), { ok: true, value: 'ok' });
+    await context.close();
+  });
+
+  test('a 401 in two tabs at once costs one refresh, shared over the channel', async (t) => {
+    const { context, page: first, requests } = await loggedInDemo('?proactive=0');
+    const second = await openDemo(context, demo.origin, '?proactive=0');
+    assert.equal(await first.evaluate(() => demo.callApi()), 200);
+    assert.equal(await second.evaluate(() => demo.callApi()), 200);
+    await expireSeenTokens();
+    const before = sent(requests, 'POST', refreshUrl()).length;
+
+    const [a, b] = await Promise.all([
+      first.evaluate(() => demo.callMany(10)),
+      second.evaluate(() => demo.callMany(10)),
+    ]);
+
+    assert.deepEqual([...a, ...b], Array(20).fill(200));
+    const refreshes = sent(requests, 'POST', refreshUrl()).slice(before);
+    t.diagnostic(`20 calls in two tabs sent ${refreshes.length} refresh requests`);
+    assert.ok(refreshes.length >= 1 && refreshes.length <= 2, `${refreshes.length} refreshes`);
+    const presented = refreshes.map((r) => cookieValue(r.cookie, REFRESH_COOKIE));
+    assert.equal(new Set(presented).size, presented.length, 'no refresh token was sent twice');
+    await context.close();
+  });
+
+  for (const [label, hostileOrigin] of [
+    ['another port of 127.0.0.1 (same site)', () => `http://127.0.0.1:${hostileSameSite.port}`],
+    ['localhost (another site)', () => `http://localhost:${hostileOtherSite.port}`],
+  ]) {
+    test(`a page on ${label} cannot refresh or log out the user`, async (t) => {
+      const { context, page, requests } = await loggedInDemo('?proactive=0');
+      const cookiesBefore = await context.cookies(auth.url);
+      const hostile = await context.newPage();
+      await hostile.goto(`${hostileOrigin()}/`);
+      const serverBefore = {
+        refresh: auth.answered('POST', '/refresh').length,
+        logout: auth.answered('POST', '/logout').length,
+      };
+      const firstHostile = requests.length;
+
+      const report = await hostile.evaluate((server) => window.attack(server), auth.url);
+      t.diagnostic(`${report.origin}: document.cookie has ${report.documentCookie.split('; ').map((c) => c.split('=')[0]).join(', ') || 'nothing'}`);
+
+      assert.equal(report.refreshCookieReadable, false);
+      const byName = Object.fromEntries(report.results.map((r) => [r.name, r]));
+      for (const name of ['cors refresh', 'cors refresh with csrf', 'cors csrf', 'cors logout with csrf']) {
+        assert.deepEqual(byName[name], { name, outcome: 'error', error: 'TypeError' }, name);
+      }
+      for (const name of ['no-cors refresh', 'no-cors logout', 'no-cors token']) {
+        assert.equal(byName[name].outcome, 'response', name);
+        assert.equal(byName[name].type, 'opaque', name);
+        assert.equal(byName[name].body, '', `${name}: nothing readable`);
+      }
+
+      // Whatever reached the server was refused: no rotation, no logout.
+      const hostileRequests = requests
+        .slice(firstHostile)
+        .filter((r) => r.url.startsWith(auth.url) && r.method === 'POST');
+      assert.ok(hostileRequests.length > 0);
+      const refreshAnswers = auth.answered('POST', '/refresh').slice(serverBefore.refresh);
+      const logoutAnswers = auth.answered('POST', '/logout').slice(serverBefore.logout);
+      t.diagnostic(`server answered /refresh ${JSON.stringify(refreshAnswers)}, /logout ${JSON.stringify(logoutAnswers)}`);
+      for (const answer of refreshAnswers) {
+        assert.ok(answer === 403 || answer === 401, `/refresh answered ${answer}`);
+      }
+      for (const answer of logoutAnswers) {
+        assert.ok(answer === 403 || answer === 204, `/logout answered ${answer}`);
+      }
+      const cookiesAfter = await context.cookies(auth.url);
+      assert.deepEqual(
+        cookiesAfter.map((c) => [c.name, c.value]).sort(),
+        cookiesBefore.map((c) => [c.name, c.value]).sort(),
+        'the cookies were neither rotated nor cleared',
+      );
+
+      // The session still works from the demo page.
+      assert.equal(await page.evaluate(() => demo.callApi()), 200);
+      await expireSeenTokens();
+      assert.equal(await page.evaluate(() => demo.callApi()), 200);
+      assert.equal(await status(page), 'logged in');
+      await eventually(() => auth.answered('POST', '/refresh').at(-1) === 200);
+      await context.close();
+    });
+  }
+
+  for (const cache of [false, true]) {
+    const variant = cache ? 'a cacheable page' : 'a no-store page';
+    test(`after logout, back and reload show a logged-out state (${variant})`, async (t) => {
+      const query = cache ? '?cache=1' : '';
+      const { context, page } = await loggedInDemo(query);
+      await page.click('#to-settings');
+      await page.waitForURL('**/settings');
+      await waitReady(page);
+      assert.equal(await status(page), 'logged in');
+
+      await page.click('#logout');
+      await page.locator('#status', { hasText: 'logged out' }).waitFor();
+      assert.deepEqual(await context.cookies(auth.url), [], 'both cookies cleared');
+
+      await page.goBack();
+      await page.waitForURL((url) => url.pathname === '/');
+      await waitReady(page);
+      await page.locator('#status', { hasText: 'logged out' }).waitFor({ timeout: 10_000 });
+      const restoredFromCache = (await page.evaluate(() => demo.pageshows)).includes(true);
+      const why = await page.evaluate(() =>
+        JSON.stringify(performance.getEntriesByType('navigation')[0]?.notRestoredReasons ?? null),
+      );
+      t.diagnostic(`back: ${restoredFromCache ? 'back-forward cache' : `loaded again: ${why}`}`);
+      assert.equal(await page.evaluate(() => demo.callApi()), 'not_logged_in');
+
+      await page.reload();
+      await waitReady(page);
+      assert.equal(await status(page), 'logged out');
+      assert.equal(await page.evaluate(() => demo.callApi()), 'not_logged_in');
+      await context.close();
+    });
+  }
+
+  test('a page brought back from the back-forward cache asks the server again', async () => {
+    const { page, context } = await loggedInDemo('?cache=1&proactive=0');
+    await page.goto(`http://localhost:${hostileOtherSite.port}/`);
+    // The session ends while the page sits in the cache (here a logout
+    // from elsewhere that no tab hears of).
+    const cookies = await context.cookies(auth.url);
+    const cookie = (name) => cookies.find((c) => c.name === name).value;
+    const logout = await fetch(`${auth.url}/logout`, {
+      method: 'POST',
+      headers: {
+        Cookie: `${REFRESH_COOKIE}=${cookie(REFRESH_COOKIE)}`,
+        'X-CSRF-Token': cookie(CSRF_COOKIE),
+      },
+    });
+    assert.equal(logout.status, 204);
+
+    // A page from the cache fires no load event: wait for the commit only.
+    await page.goBack({ waitUntil: 'commit' });
+    await page.waitForURL((url) => url.pathname === '/', { waitUntil: 'commit' });
+    await waitReady(page);
+    const why = await page.evaluate(() =>
+      JSON.stringify(performance.getEntriesByType('navigation')[0]?.notRestoredReasons ?? null),
+    );
+    await eventually(async () => (await page.evaluate(() => demo.pageshows.includes(true))), 5000)
+      .catch(() => assert.fail(`not restored from the back-forward cache: ${why}`));
+    await page.locator('#status', { hasText: 'logged out' }).waitFor();
+    const events = await page.evaluate(() => demo.events.map((e) => e.type + ' ' + (e.detail.reason ?? '')));
+    assert.equal(events.at(-1), 'sessionended logged_out_elsewhere');
+    assert.equal(await page.evaluate(() => demo.callApi()), 'not_logged_in');
+    await context.close();
+  });
+
+  test('a reload finds the session with GET /csrf and one refresh', async () => {
+    const { page, context, requests } = await loggedInDemo('?proactive=0');
+    const before = requests.length;
+    await page.reload();
+    await waitReady(page);
+    assert.equal(await status(page), 'logged in');
+    const after = requests.slice(before);
+    assert.equal(sent(after, 'GET', `${auth.url}/csrf`).length, 1);
+    assert.equal(sent(after, 'POST', refreshUrl()).length, 1);
+    assert.equal(await page.evaluate(() => demo.callApi()), 200);
+    await context.close();
+  });
+
+  test('a 403 on refresh fetches the CSRF token again once, then gives up', async () => {
+    const { page, context, requests } = await loggedInDemo('?proactive=0');
+    let tamper = 1;
+    await context.route(refreshUrl(), async (route) => {
+      if (tamper > 0) {
+        tamper -= 1;
+        const headers = { ...route.request().headers(), 'x-csrf-token': 'not-the-token' };
+        await route.continue({ headers });
+      } else {
+        await route.continue();
+      }
+    });
+
+    let before = requests.length;
+    assert.deepEqual(await page.evaluate(() => demo.refresh()), { ok: true, value: 'ok' });
+    let calls = requests.slice(before).map((r) => `${r.method} ${new URL(r.url).pathname} ${r.status}`);
+    assert.deepEqual(calls, ['POST /refresh 403', 'GET /csrf 200', 'POST /refresh 200']);
+    assert.equal(await status(page), 'logged in');
+
+    tamper = 2;
+    before = requests.length;
+    const result = await page.evaluate(() => demo.refresh());
+    assert.equal(result.ok, false);
+    calls = requests.slice(before).map((r) => `${r.method} ${new URL(r.url).pathname} ${r.status}`);
+    assert.deepEqual(calls, ['POST /refresh 403', 'GET /csrf 200', 'POST /refresh 403']);
+    const events = await page.evaluate(() => demo.events.map((e) => e.type + ' ' + (e.detail.reason ?? '')));
+    assert.equal(events.at(-1), 'sessionended csrf_rejected');
+    assert.equal(await status(page), 'logged out');
+    await context.close();
+  });
+
+  test('network errors during refresh are retried with backoff and never log out', async () => {
+    const { page, context, requests } = await loggedInDemo('?proactive=0');
+    assert.equal(await page.evaluate(() => demo.callApi()), 200);
+    let failures = 2;
+    await context.route(refreshUrl(), async (route) => {
+      if (failures > 0) {
+        failures -= 1;
+        await route.abort('connectionrefused');
+      } else {
+        await route.continue();
+      }
+    });
+    await expireSeenTokens();
+    let before = sent(requests, 'POST', refreshUrl()).length;
+    assert.equal(await page.evaluate(() => demo.callApi()), 200);
+    let refreshes = sent(requests, 'POST', refreshUrl()).slice(before);
+    assert.deepEqual(refreshes.map((r) => r.failed), [true, true, false]);
+
+    // The server stays unreachable past every retry: the call fails, the
+    // session stays.
+    failures = 1000;
+    await expireSeenTokens();
+    before = sent(requests, 'POST', refreshUrl()).length;
+    assert.equal(await page.evaluate(() => demo.callApi()), 'network_error');
+    refreshes = sent(requests, 'POST', refreshUrl()).slice(before);
+    assert.equal(refreshes.length, 5, 'one try and four retries');
+    assert.equal(await status(page), 'logged in');
+
+    failures = 0;
+    assert.equal(await page.evaluate(() => demo.callApi()), 200);
+    const ended = await page.evaluate(() => demo.events.filter((e) => e.type === 'sessionended'));
+    assert.deepEqual(ended, []);
+    await context.close();
+  });
+
+  test('a refused refresh ends the session and tells the app', async () => {
+    const { page, context } = await loggedInDemo('?proactive=0');
+    // Someone else uses the refresh cookie first (a stolen copy): the
+    // browser's next refresh presents a rotated-out token, the server sees
+    // reuse and revokes the session.
+    const cookies = await context.cookies(auth.url);
+    const cookie = (name) => cookies.find((c) => c.name === name).value;
+    const stolen = await fetch(`${auth.url}/refresh`, {
+      method: 'POST',
+      headers: {
+        Cookie: `${REFRESH_COOKIE}=${cookie(REFRESH_COOKIE)}`,
+        'X-CSRF-Token': cookie(CSRF_COOKIE),
+      },
+    });
+    assert.equal(stolen.status, 200);
+
+    assert.equal(await page.evaluate(() => demo.callApi()), 200);
+    await expireSeenTokens();
+    assert.equal(await page.evaluate(() => demo.callApi()), 'invalid_grant');
+    const events = await page.evaluate(() => demo.events.map((e) => e.type + ' ' + (e.detail.reason ?? '')));
+    assert.equal(events.at(-1), 'sessionended refresh_rejected');
+    assert.equal(await status(page), 'logged out');
+    assert.deepEqual(await context.cookies(auth.url), [], 'the server cleared both cookies');
+    await context.close();
+  });
+
+  test('the access token is refreshed shortly before it expires', async () => {
+    // With a 60 s token and a 55 s lead, the refresh is due after 5 s.
+    const { page, context, requests } = await loggedInDemo('?leeway=55');
+    const expiresAt = await page.evaluate(() => demo.auth.expiresAt);
+    const before = sent(requests, 'POST', refreshUrl()).length;
+    await eventually(() => sent(requests, 'POST', refreshUrl()).length > before, 15_000);
+    await eventually(async () => (await page.evaluate(() => demo.auth.expiresAt)) > expiresAt);
+    const events = await page.evaluate(() => demo.events.map((e) => e.type));
+    assert.equal(events.at(-1), 'tokenrefreshed');
+    assert.equal(sent(requests, 'POST', refreshUrl()).length - before, 1);
+    assert.equal(await page.evaluate(() => demo.callApi()), 200);
+    await context.close();
+  });
 });

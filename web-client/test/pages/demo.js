@@ -70,9 +70,18 @@ document.getElementById('call-api').addEventListener('click', async () => {
   note(`api: ${await callApi()}`);
 });
 
+const pageshows = [];
+window.addEventListener('pageshow', (event) => {
+  pageshows.push(event.persisted);
+  if (event.persisted) {
+    note('restored from the back-forward cache');
+  }
+});
+
 window.demo = {
   auth,
   events,
+  pageshows,
   callApi,
   callMany: (n) => Promise.all(Array.from({ length: n }, () => callApi())),
   signUp: (u, p) => settle(auth.signUp(u, p)),

@@ -11,6 +11,9 @@ export function launchChromium() {
     executablePath: CHROMIUM,
     headless: true,
     timeout: 30_000,
+    // Playwright turns the back-forward cache off by default; a user's
+    // browser has it on, and the logout test checks a page it brought back.
+    ignoreDefaultArgs: ['--disable-back-forward-cache'],
     args: [
       '--headless',
       '--no-sandbox',

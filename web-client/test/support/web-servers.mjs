@@ -106,7 +106,13 @@ export class DemoServer {
     const page = url.pathname === '/' || url.pathname === '/settings' ? 'demo.html' : null;
     const name = page ?? url.pathname.slice(1);
     const file = name.startsWith('demo') ? await staticFile(pagesDir, name) : null;
-    return file ? send(res, 200, file.body, { 'Content-Type': file.type }) : send(res, 404, '');
+    if (file === null) {
+      return send(res, 404, '');
+    }
+    // `?cache=1` lets the page into the back-forward cache; by default the
+    // demo's pages are `no-store`, as an app's logged-in pages should be.
+    const caching = url.searchParams.get('cache') === '1' ? { 'Cache-Control': 'private' } : {};
+    return send(res, 200, file.body, { 'Content-Type': file.type, ...caching });
   }
 
   async #api(req, res) {
