@@ -35,6 +35,13 @@ impl Backend for MemoryBackend {
     }
 }
 
+impl Backend for ClusterFixture {
+    type S = auth_server::store::redis::RedisStore;
+    fn store(&self) -> &Self::S {
+        &self.store
+    }
+}
+
 impl Backend for RedisFixture {
     type S = auth_server::store::redis::RedisStore;
     fn store(&self) -> &Self::S {
@@ -748,6 +755,17 @@ macro_rules! conformance {
                     let backend = super::RedisFixture::start(stringify!($name)).await;
                     super::$name(&backend).await;
                 }
+            )*
+        }
+
+        /// One cluster (six processes) for the whole suite, run in order,
+        /// each test under its own key prefix.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn cluster_store_passes_the_suite() {
+            let cluster = tests::redis::RedisCluster::start();
+            $(
+                eprintln!("cluster: {}", stringify!($name));
+                $name(&ClusterFixture::connect(&cluster, stringify!($name)).await).await;
             )*
         }
     };

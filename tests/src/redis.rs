@@ -197,3 +197,84 @@ fn redis_cli_binary() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| "redis-cli".into())
 }
+
+/// A Redis Cluster of three masters with one replica each, every node a
+/// [`RedisServer`] on free ports (client and cluster-bus port both chosen,
+/// so no port is derived from another). Dropping it stops every node.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts six nodes and joins them with `redis-cli --cluster create`.
+    pub fn start() -> Self {
+        let nodes: Vec<RedisServer> = (0..6)
+            .map(|_| {
+                let bus_port = free_port();
+                RedisServer::start_with(RedisOptions {
+                    extra_args: [
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-port",
+                        &bus_port.to_string(),
+                        "--cluster-node-timeout",
+                        "2000",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                    ..RedisOptions::default()
+                })
+            })
+            .collect();
+        let cluster = RedisCluster { nodes };
+
+        let addresses = cluster.addresses();
+        let mut args = vec!["--cluster", "create"];
+        args.extend(addresses.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+        cluster.nodes[0]
+            .cli(&args)
+            .expect("redis-cli --cluster create");
+        cluster.wait_ok();
+        cluster
+    }
+
+    fn wait_ok(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let all_ok = self.nodes.iter().all(|node| {
+                node.cli(&["CLUSTER", "INFO"])
+                    .is_ok_and(|info| info.contains("cluster_state:ok"))
+            });
+            if all_ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the Redis Cluster did not reach cluster_state:ok within 20 s");
+    }
+
+    /// `host:port` of every node.
+    pub fn addresses(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|node| format!("127.0.0.1:{}", node.port()))
+            .collect()
+    }
+
+    /// A `redis+cluster://` URL naming every node.
+    pub fn url(&self) -> String {
+        format!("redis+cluster://{}", self.addresses().join(","))
+    }
+
+    /// The nodes, masters and replicas alike.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// The nodes, for stopping or killing one of them.
+    pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+}

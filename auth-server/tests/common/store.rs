@@ -8,7 +8,7 @@ use auth_server::store::redis::RedisStore;
 use auth_server::store::{
     ClientContext, NewSession, RotateRequest, SessionId, StoreResult, UserId, UserRecord,
 };
-use tests::redis::RedisServer;
+use tests::redis::{RedisCluster, RedisServer};
 
 /// Timeout of every Redis call in the suite.
 pub const TIMEOUT: Duration = Duration::from_millis(500);
@@ -79,6 +79,21 @@ impl RedisFixture {
             .query_async(&mut probe)
             .await
             .expect("PTTL")
+    }
+}
+
+/// A Redis store on a cluster shared by several tests, each with its own
+/// key prefix.
+pub struct ClusterFixture {
+    pub store: RedisStore,
+}
+
+impl ClusterFixture {
+    pub async fn connect(cluster: &RedisCluster, test: &str) -> Self {
+        let store = RedisStore::connect(&cluster.url(), &unique_prefix(test), TIMEOUT)
+            .await
+            .expect("connect to the test cluster");
+        Self { store }
     }
 }
 
