@@ -19,3 +19,6 @@ fi
 cargo build -p auth-server --bins --examples
 
 cargo test --workspace "$@"
+
+# The web client in headless Chromium against the binary and its own Redis.
+scripts/browser-tests.sh
