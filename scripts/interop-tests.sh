@@ -115,6 +115,17 @@ redis_port=$(free_port)
 redis_pid=$!
 wait_for redis-server "$redis_cli" -h 127.0.0.1 -p "$redis_port" ping
 
+# The server connects as the least-privilege ACL user that deploy/redis.conf
+# recommends, so a command missing from that rule fails these tests.
+redis_password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+acl_rule=$(sed -n 's/^# user auth-server //p' deploy/redis.conf)
+if [[ -z $acl_rule ]]; then
+    echo "interop: no '# user auth-server' rule in deploy/redis.conf" >&2
+    exit 1
+fi
+read -ra acl_args <<<"${acl_rule/>PASSWORD/>$redis_password}"
+"$redis_cli" -h 127.0.0.1 -p "$redis_port" ACL SETUSER auth-server reset "${acl_args[@]}" >/dev/null
+
 # One confidential client with a URL-safe secret, and one whose secret has
 # printable characters (RFC 6749 appendix A.2) that client_secret_basic must
 # form-encode (RFC 6749 §2.3.1) and client_secret_post must percent-encode.
@@ -152,7 +163,7 @@ secret_sha256 = "$(sha256_hex "$special_secret")"
 EOF
 
 export AUTH__HTTP__BIND="127.0.0.1:$port"
-export AUTH__STORE__URL="redis://127.0.0.1:$redis_port/0"
+export AUTH__STORE__URL="redis://auth-server:$redis_password@127.0.0.1:$redis_port/0"
 AUTH__SECURITY__REFRESH_PEPPER=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 AUTH__SECURITY__KEY_ENCRYPTION_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 export AUTH__SECURITY__REFRESH_PEPPER AUTH__SECURITY__KEY_ENCRYPTION_KEY
