@@ -22,3 +22,6 @@ cargo test --workspace "$@"
 
 # The web client in headless Chromium against the binary and its own Redis.
 scripts/browser-tests.sh
+
+# Stock Python and Node OAuth clients against the binary and its own Redis.
+scripts/interop-tests.sh
