@@ -1035,3 +1035,51 @@ async fn redis_session_memory_stays_within_budget() {
     eprintln!("Redis memory per session: {per_session} bytes");
     assert!(per_session <= 850, "{per_session} bytes per session");
 }
+
+/// Killing the master that holds a user's slot: until its replica takes
+/// over, calls fail as unavailable (never as an invalid token), and then
+/// the same store object rotates again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_failover_gives_unavailable_then_recovers() {
+    let mut cluster = tests::redis::RedisCluster::start();
+    let fixture = ClusterFixture::connect(&cluster, "failover").await;
+    let store = &fixture.store;
+    let now = wall_ms();
+    let alice = add_user(store, "alice", now).await;
+    let s = session(&alice, now);
+    login(store, &s).await;
+    rotated(expect_ok(
+        store.rotate(&rotation(&s, 1, now + 1, login_ctx())).await,
+    ));
+    // Let the replica catch up, as WAIT would (not sent by the store yet).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let master = cluster
+        .master_of(&format!("{{{}}}", alice.id))
+        .expect("slot owner");
+    cluster.nodes_mut()[master].kill();
+
+    let started = Instant::now();
+    let mut unavailable = 0;
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no failover within 20 s"
+        );
+        let request = rotation(&s, 2, wall_ms().max(now + 2), login_ctx());
+        match store.rotate(&request).await {
+            Ok(RotateOutcome::Rotated(session)) => {
+                assert_eq!(session.generation, 3);
+                break;
+            }
+            Err(StoreError::Unavailable(_)) => unavailable += 1,
+            other => panic!("during failover: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "failover: {unavailable} unavailable answers, back after {:?}",
+        started.elapsed()
+    );
+    assert!(unavailable > 0, "the kill was noticed");
+}

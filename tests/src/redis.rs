@@ -244,15 +244,30 @@ impl RedisCluster {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let all_ok = self.nodes.iter().all(|node| {
-                node.cli(&["CLUSTER", "INFO"])
-                    .is_ok_and(|info| info.contains("cluster_state:ok"))
+                let state_ok = node
+                    .cli(&["CLUSTER", "INFO"])
+                    .is_ok_and(|info| info.contains("cluster_state:ok"));
+                // A replica that has not finished its first sync cannot
+                // take over, so failover tests would wait in vain.
+                let synced = node.cli(&["INFO", "replication"]).is_ok_and(|info| {
+                    info.contains("role:master") || info.contains("master_link_status:up")
+                });
+                state_ok && synced
             });
-            if all_ok {
+            let replicas = self
+                .nodes
+                .iter()
+                .filter(|node| {
+                    node.cli(&["INFO", "replication"])
+                        .is_ok_and(|info| info.contains("role:slave"))
+                })
+                .count();
+            if all_ok && replicas == self.nodes.len() / 2 {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("the Redis Cluster did not reach cluster_state:ok within 20 s");
+        panic!("the Redis Cluster was not up with synced replicas within 20 s");
     }
 
     /// `host:port` of every node.
@@ -271,6 +286,36 @@ impl RedisCluster {
     /// The nodes, masters and replicas alike.
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
+    }
+
+    /// Index in [`RedisCluster::nodes`] of the master that serves the slot
+    /// of `key`, as a live node sees the cluster now.
+    pub fn master_of(&self, key: &str) -> Option<usize> {
+        let node = self.nodes.iter().find(|n| n.cli(&["PING"]).is_ok())?;
+        let slot: u16 = node
+            .cli(&["CLUSTER", "KEYSLOT", key])
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let table = node.cli(&["CLUSTER", "NODES"]).ok()?;
+        let address = table.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let is_master = fields.get(2)?.split(',').any(|f| f == "master");
+            let fail = fields.get(2)?.contains("fail");
+            let serves = fields.iter().skip(8).any(|range| {
+                let (low, high) = range.split_once('-').unwrap_or((range, range));
+                match (low.parse::<u16>(), high.parse::<u16>()) {
+                    (Ok(low), Ok(high)) => (low..=high).contains(&slot),
+                    _ => false,
+                }
+            });
+            (is_master && !fail && serves)
+                .then(|| fields[1].split('@').next().map(str::to_owned))?
+        })?;
+        self.nodes
+            .iter()
+            .position(|n| address == format!("127.0.0.1:{}", n.port()))
     }
 
     /// The nodes, for stopping or killing one of them.
