@@ -35,6 +35,8 @@ export interface AuthClientOptions {
   readonly retryMaxDelayMs?: number;
   /** Longest wait for another tab's refresh, in milliseconds. Default 60000. */
   readonly lockTimeoutMs?: number;
+  /** Longest wait for one answer of the auth server, in milliseconds. Default 15000. */
+  readonly requestTimeoutMs?: number;
   /** Name of the Web Lock and the BroadcastChannel. Default from the server and client id. */
   readonly coordinationName?: string;
   /** The `fetch` to use. Default: the global one. */
@@ -45,7 +47,10 @@ export interface AuthClientOptions {
 export type SessionEndReason =
   /** `logOut()` in this tab. */
   | 'logged_out'
-  /** Another tab logged out or lost the session, or the back button restored a page whose session is gone. */
+  /**
+   * Another tab logged out or lost the session, or the back button brought
+   * back a page whose session is gone.
+   */
   | 'logged_out_elsewhere'
   /** The server refused the refresh: expired, revoked or reused. */
   | 'refresh_rejected'
@@ -106,6 +111,22 @@ function isTransientStatus(status: number): boolean {
   return status === 429 || status >= 500;
 }
 
+/**
+ * Any failure as an {@link AuthError}: a body that is not JSON is an
+ * invalid response; an aborted or broken body read is a network error.
+ */
+function asAuthError(error: unknown): AuthError {
+  if (error instanceof AuthError) {
+    return error;
+  }
+  if (error instanceof SyntaxError) {
+    const message = 'the auth server sent a body that is not JSON';
+    return new AuthError('invalid_response', message, 0, undefined, { cause: error });
+  }
+  const message = 'the answer of the auth server was cut off';
+  return new AuthError('network_error', message, 0, undefined, { cause: error });
+}
+
 function isTransient(error: unknown): boolean {
   if (error instanceof AuthError) {
     return error.code === 'network_error' || isTransientStatus(error.status);
@@ -132,6 +153,7 @@ export class AuthClient extends EventTarget {
   readonly #retries: number;
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
+  readonly #requestTimeoutMs: number;
   readonly #fetch: typeof globalThis.fetch;
   readonly #tabs: TabCoordinator;
 
@@ -160,6 +182,7 @@ export class AuthClient extends EventTarget {
     this.#retries = Math.max(0, Math.floor(options.networkRetries ?? 4));
     this.#baseDelayMs = Math.max(1, options.retryBaseDelayMs ?? 500);
     this.#maxDelayMs = Math.max(this.#baseDelayMs, options.retryMaxDelayMs ?? 8000);
+    this.#requestTimeoutMs = Math.max(1, options.requestTimeoutMs ?? 15_000);
     this.#fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     const name = options.coordinationName ?? `auth-client ${this.#server} ${this.#clientId}`;
     this.#tabs = new TabCoordinator(name, options.lockTimeoutMs ?? 60_000, (m) =>
@@ -246,7 +269,7 @@ export class AuthClient extends EventTarget {
   async logOut(): Promise<void> {
     await this.#tabs.exclusive(async () => {
       let csrfRetried = false;
-      for (let failures = 0; ; ) {
+      for (let failures = 0; ;) {
         try {
           if (this.#csrf === null && (await this.#loadCsrf()) === null) {
             break;
@@ -262,10 +285,11 @@ export class AuthClient extends EventTarget {
           }
           throw await errorFromResponse(response);
         } catch (error) {
-          if (!isTransient(error) || failures >= this.#retries) {
-            throw error;
+          const failure = asAuthError(error);
+          if (!isTransient(failure) || failures >= this.#retries) {
+            throw failure;
           }
-          await sleep(this.#backoff(failures++, error));
+          await sleep(this.#backoff(failures++, failure));
         }
       }
       this.#end('logged_out', true);
@@ -297,7 +321,10 @@ export class AuthClient extends EventTarget {
   readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const request = new Request(input, init);
     if (!this.#apiOrigins.includes(new URL(request.url).origin)) {
-      throw new AuthError('origin_not_allowed', `not an API origin: ${new URL(request.url).origin}`);
+      throw new AuthError(
+        'origin_not_allowed',
+        `not an API origin: ${new URL(request.url).origin}`,
+      );
     }
     const token = await this.getAccessToken();
     const first = await this.#withToken(request, token);
@@ -370,7 +397,7 @@ export class AuthClient extends EventTarget {
 
   async #refreshNow(epoch: number): Promise<string> {
     let csrfRetried = false;
-    for (let failures = 0; ; ) {
+    for (let failures = 0; ;) {
       this.#checkEpoch(epoch);
       try {
         if (this.#csrf === null && (await this.#loadCsrf()) === null) {
@@ -396,10 +423,11 @@ export class AuthClient extends EventTarget {
         }
         throw error;
       } catch (error) {
-        if (!isTransient(error) || failures >= this.#retries) {
-          throw error;
+        const failure = asAuthError(error);
+        if (!isTransient(failure) || failures >= this.#retries) {
+          throw failure;
         }
-        await sleep(this.#backoff(failures++, error));
+        await sleep(this.#backoff(failures++, failure));
       }
     }
   }
@@ -429,7 +457,12 @@ export class AuthClient extends EventTarget {
       if (!response.ok) {
         throw await errorFromResponse(response);
       }
-      const body = parseTokenBody(await response.json());
+      let body: TokenBody;
+      try {
+        body = parseTokenBody(await response.json());
+      } catch (error) {
+        throw asAuthError(error);
+      }
       this.#epoch += 1;
       this.#session = null;
       this.#accept(body, source);
@@ -572,7 +605,10 @@ export class AuthClient extends EventTarget {
     return Math.min(this.#maxDelayMs, Math.max(jittered, asked));
   }
 
-  /** A credentialed request to the auth server; network failures become `network_error`. */
+  /**
+   * A credentialed request to the auth server. Network failures and
+   * timeouts (which also cover reading the body) become `network_error`.
+   */
   async #call(
     path: string,
     init: { method?: string; body?: BodyInit; headers?: Record<string, string> },
@@ -583,6 +619,7 @@ export class AuthClient extends EventTarget {
         credentials: 'include',
         mode: 'cors',
         cache: 'no-store',
+        signal: AbortSignal.timeout(this.#requestTimeoutMs),
         headers: init.headers ?? {},
         ...(init.body === undefined ? {} : { body: init.body }),
       });

@@ -27,10 +27,14 @@ function submitForm(action, fields) {
   return new Promise((resolve) => {
     const frame = document.querySelector('iframe[name=sink]');
     const timer = setTimeout(() => resolve('timeout'), 5000);
-    frame.addEventListener('load', () => {
-      clearTimeout(timer);
-      resolve('loaded');
-    }, { once: true });
+    frame.addEventListener(
+      'load',
+      () => {
+        clearTimeout(timer);
+        resolve('loaded');
+      },
+      { once: true },
+    );
     const form = document.createElement('form');
     form.method = 'POST';
     form.action = action;
@@ -57,7 +61,9 @@ window.attack = async (authServer) => {
     fetch(`${authServer}${path}`, { method: 'POST', credentials: 'include', ...init });
 
   await add('cors refresh', () => post('/refresh'));
-  await add('cors refresh with csrf', () => post('/refresh', { headers: { 'X-CSRF-Token': csrf } }));
+  await add('cors refresh with csrf', () =>
+    post('/refresh', { headers: { 'X-CSRF-Token': csrf } }),
+  );
   await add('cors csrf', () => fetch(`${authServer}/csrf`, { credentials: 'include' }));
   await add('cors logout with csrf', () => post('/logout', { headers: { 'X-CSRF-Token': csrf } }));
   await add('no-cors refresh', () => post('/refresh', { mode: 'no-cors' }));
@@ -71,7 +77,12 @@ window.attack = async (authServer) => {
   await add('no-cors token', () =>
     post('/token', {
       mode: 'no-cors',
-      body: new URLSearchParams({ grant_type: 'password', username: 'x', password: 'y', client_id: 'web' }),
+      body: new URLSearchParams({
+        grant_type: 'password',
+        username: 'x',
+        password: 'y',
+        client_id: 'web',
+      }),
     }),
   );
   const forms = {

@@ -92,7 +92,10 @@ export class AuthServer {
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (this.exited !== null) {
-        const tail = this.lines.slice(-5).map((l) => l.text).join('\n');
+        const tail = this.lines
+          .slice(-5)
+          .map((l) => l.text)
+          .join('\n');
         throw new Error(`exited early (${JSON.stringify(this.exited)}):\n${tail}`);
       }
       try {

@@ -120,9 +120,14 @@ export class DemoServer {
     const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : null;
     const reject = (reason) => {
       this.apiAnswers.push(401);
-      sendJson(res, 401, { error: 'invalid_token', reason }, {
-        'WWW-Authenticate': 'Bearer error="invalid_token"',
-      });
+      sendJson(
+        res,
+        401,
+        { error: 'invalid_token', reason },
+        {
+          'WWW-Authenticate': 'Bearer error="invalid_token"',
+        },
+      );
     };
     if (token === null) {
       return reject('no token');
