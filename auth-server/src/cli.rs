@@ -30,10 +30,38 @@ enum Command {
     /// Checks settings.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manages signing keys (needs the Redis store).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Lists the signing keys with their state and times.
+    List,
+    /// Adds a new key; it signs after the publish delay and the current key
+    /// retires at that moment.
+    Rotate {
+        /// Algorithm of the new key: EdDSA, ES256 or RS256 (default: the
+        /// `keys.algorithm` setting).
+        #[arg(long)]
+        alg: Option<String>,
+    },
+    /// Retires KID now; it stays published until every token it signed has
+    /// expired.
+    Retire {
+        /// Key id.
+        kid: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum UsersCommand {
+    /// Creates a user; the password is read from standard input.
+    Create {
+        /// Username.
+        username: String,
+    },
     /// Allows a user to be granted SCOPE (such as `admin`) from the next login on.
     Grant {
         /// Username.
@@ -94,6 +122,10 @@ pub fn main() -> ExitCode {
         Command::Users(UsersCommand::Grant { username, scope }) => {
             runtime.block_on(grant_scope(settings, &username, &scope))
         }
+        Command::Users(UsersCommand::Create { username }) => {
+            runtime.block_on(create_user(settings, &username))
+        }
+        Command::Keys(command) => runtime.block_on(keys_command(settings, command)),
         Command::Config(ConfigCommand::Check { .. }) => {
             println!(
                 "configuration is valid: issuer {}, bind {}",
@@ -130,4 +162,105 @@ async fn grant_scope(settings: Settings, username: &str, scope: &str) -> Result<
         .map_err(|e| e.to_string())?;
     println!("user `{name}` may now be granted scope `{scope}`");
     Ok(())
+}
+
+async fn persistent_store(settings: &Settings) -> Result<crate::backend::AnyStore, String> {
+    if settings.ephemeral {
+        return Err("this command needs a persistent store: set AUTH__STORE__URL".into());
+    }
+    crate::server::connect_store(settings)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+async fn create_user(settings: Settings, username: &str) -> Result<(), String> {
+    let store = persistent_store(&settings).await?;
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+    line.clear();
+    let name = crate::password::validate_username(username).map_err(|e| e.to_string())?;
+    crate::password::validate_password(&password, &name).map_err(|e| e.to_string())?;
+    let hasher = crate::password::PasswordHasherPool::new(1, 1).map_err(|e| e.to_string())?;
+    let password_hash = hasher.hash(password).await.map_err(|e| e.to_string())?;
+    let user = crate::store::UserRecord {
+        id: crate::store::UserId::random(),
+        username: name.clone(),
+        password_hash,
+        scopes: settings.default_user_scopes.clone(),
+        created_ms: crate::clock::Clock::System.now_ms(),
+        revoked_before_ms: 0,
+    };
+    if !store.create_user(&user).await.map_err(|e| e.to_string())? {
+        return Err(format!("the username `{name}` is taken"));
+    }
+    println!("created user `{name}` with id {}", user.id);
+    Ok(())
+}
+
+async fn keys_command(settings: Settings, command: KeysCommand) -> Result<(), String> {
+    use crate::keys::{self, Algorithm};
+
+    let store = persistent_store(&settings).await?;
+    let now_ms = crate::clock::Clock::System.now_ms();
+    let timings = keys::Timings::from_settings(&settings);
+    let kek = settings
+        .key_encryption_key
+        .clone()
+        .ok_or("security.key_encryption_key is not set")?;
+    match command {
+        KeysCommand::List => {
+            let mut stored = store.load_keys().await.map_err(|e| e.to_string())?;
+            stored.sort_by_key(|k| k.activates_ms);
+            println!(
+                "{:<44} {:<6} {:<8} {:>14} {:>14} {:>14}",
+                "kid", "alg", "state", "activates", "retires", "unpublished"
+            );
+            let time = |t: Option<i64>| t.map_or("-".to_owned(), |ms| (ms / 1000).to_string());
+            for key in stored {
+                println!(
+                    "{:<44} {:<6} {:<8} {:>14} {:>14} {:>14}",
+                    key.kid,
+                    key.alg,
+                    keys::key_state(&key, now_ms).name(),
+                    key.activates_ms / 1000,
+                    time(key.retired_ms),
+                    time(key.removes_ms)
+                );
+            }
+            Ok(())
+        }
+        KeysCommand::Rotate { alg } => {
+            let alg = match alg {
+                Some(name) => Algorithm::from_name(&name).ok_or_else(|| {
+                    format!("unknown algorithm `{name}`: use EdDSA, ES256 or RS256")
+                })?,
+                None => settings.key_algorithm,
+            };
+            let key = keys::rotate(&store, &kek, alg, now_ms, timings)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "added key {} ({}); it signs from {} (Unix time), in {} s",
+                key.kid,
+                key.alg,
+                key.activates_ms / 1000,
+                timings.publish_delay_ms / 1000
+            );
+            Ok(())
+        }
+        KeysCommand::Retire { kid } => {
+            let key = keys::retire(&store, &kid, now_ms, timings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let removes = key.removes_ms.unwrap_or(now_ms) / 1000;
+            println!(
+                "retired key {}; it stays published until {removes} (Unix time)",
+                key.kid
+            );
+            Ok(())
+        }
+    }
 }

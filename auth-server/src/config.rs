@@ -110,6 +110,11 @@ struct RawSecurity {
 #[serde(deny_unknown_fields)]
 struct RawKeys {
     jwks_max_age_secs: u64,
+    algorithm: String,
+    rotation_interval_secs: u64,
+    reload_interval_secs: u64,
+    guard_cooldown_secs: u64,
+    guard_leeway_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +257,16 @@ pub struct Settings {
     pub password_hash_queue: usize,
     /// `max-age` of the JWKS response, in seconds.
     pub jwks_max_age_secs: u64,
+    /// Algorithm of newly generated signing keys.
+    pub key_algorithm: crate::keys::Algorithm,
+    /// Age of the signing key after which a new one is rotated in; 0 never.
+    pub key_rotation_interval_secs: i64,
+    /// How often each server re-reads the keys from the store.
+    pub key_reload_interval_secs: i64,
+    /// The resource guards' refetch cooldown, in seconds.
+    pub guard_cooldown_secs: i64,
+    /// The resource guards' clock leeway, in seconds.
+    pub guard_leeway_secs: i64,
     /// Log format.
     pub log_format: LogFormat,
     /// `tracing` filter directive, such as `info`.
@@ -317,6 +332,11 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, Co
     b = set(b, "security.password_hash_queue", 256.into())?;
     b = set(b, "security.binding", "log".into())?;
     b = set(b, "keys.jwks_max_age_secs", 300.into())?;
+    b = set(b, "keys.algorithm", "EdDSA".into())?;
+    b = set(b, "keys.rotation_interval_secs", 2_592_000.into())?;
+    b = set(b, "keys.reload_interval_secs", 10.into())?;
+    b = set(b, "keys.guard_cooldown_secs", 30.into())?;
+    b = set(b, "keys.guard_leeway_secs", 30.into())?;
     b = set(b, "log.format", "json".into())?;
     b = set(b, "log.filter", "info".into())?;
     Ok(b)
@@ -457,6 +477,25 @@ fn validate(raw: RawSettings) -> Result<Settings, ConfigError> {
         default_user_scopes,
         refresh_pepper,
         key_encryption_key,
+        key_algorithm: crate::keys::Algorithm::from_name(&raw.keys.algorithm)
+            .ok_or_else(|| invalid("keys.algorithm", "must be EdDSA, ES256 or RS256"))?,
+        key_rotation_interval_secs: match raw.keys.rotation_interval_secs {
+            0 => 0,
+            secs => in_range("keys.rotation_interval_secs", secs, 3600, 31_536_000)?,
+        },
+        key_reload_interval_secs: in_range(
+            "keys.reload_interval_secs",
+            raw.keys.reload_interval_secs,
+            1,
+            300,
+        )?,
+        guard_cooldown_secs: in_range(
+            "keys.guard_cooldown_secs",
+            raw.keys.guard_cooldown_secs,
+            0,
+            3600,
+        )?,
+        guard_leeway_secs: in_range("keys.guard_leeway_secs", raw.keys.guard_leeway_secs, 0, 300)?,
         binding: raw.security.binding,
         password_hash_threads,
         password_hash_queue,

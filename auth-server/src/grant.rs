@@ -108,6 +108,8 @@ pub struct Grants {
     pub hasher: PasswordHasherPool,
     /// Time source.
     pub clock: Clock,
+    /// Seals the signing keys in the store.
+    pub key_encryption_key: crate::secret::SecretBytes,
     /// Checks this server's own access tokens, with the keys in process.
     pub validator: resource_guard::Validator,
     /// The key source behind `validator`, updated when keys change.

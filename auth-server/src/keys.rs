@@ -9,7 +9,10 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair, RsaPublicKeyComponents,
+};
 use shared::{Jwk, JwkSet, KeyUse};
 use zeroize::Zeroizing;
 
@@ -24,6 +27,9 @@ pub enum Algorithm {
     EdDSA,
     /// ECDSA P-256 with SHA-256.
     ES256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 and a 2048-bit key, for verifiers
+    /// that know only RS256.
+    RS256,
 }
 
 impl Algorithm {
@@ -32,6 +38,7 @@ impl Algorithm {
         match self {
             Algorithm::EdDSA => "EdDSA",
             Algorithm::ES256 => "ES256",
+            Algorithm::RS256 => "RS256",
         }
     }
 
@@ -40,6 +47,7 @@ impl Algorithm {
         match name {
             "EdDSA" => Some(Algorithm::EdDSA),
             "ES256" => Some(Algorithm::ES256),
+            "RS256" => Some(Algorithm::RS256),
             _ => None,
         }
     }
@@ -48,6 +56,7 @@ impl Algorithm {
 enum Pair {
     Ed25519(Ed25519KeyPair),
     P256(EcdsaKeyPair),
+    Rsa(RsaKeyPair),
 }
 
 /// Failure to build or load a key.
@@ -82,10 +91,23 @@ impl SigningKey {
             Algorithm::ES256 => {
                 EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             }
+            Algorithm::RS256 => return Self::generate_rsa(),
         }
         .map_err(|_| KeyError::Invalid("new".into()))?;
         let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
         let key = Self::from_pkcs8(alg, &pkcs8, None)?;
+        Ok((key, pkcs8))
+    }
+
+    /// `ring` cannot generate RSA keys, so aws-lc-rs does, and `ring` signs.
+    fn generate_rsa() -> Result<(Self, Zeroizing<Vec<u8>>), KeyError> {
+        use aws_lc_rs::encoding::AsDer;
+        let invalid = |_| KeyError::Invalid("new".into());
+        let pair =
+            aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(invalid)?;
+        let der = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).map_err(invalid)?;
+        let pkcs8 = Zeroizing::new(der.as_ref().to_vec());
+        let key = Self::from_pkcs8(Algorithm::RS256, &pkcs8, None)?;
         Ok((key, pkcs8))
     }
 
@@ -110,6 +132,15 @@ impl SigningKey {
                 let jwk = ec_jwk(pair.public_key().as_ref())
                     .ok_or_else(|| KeyError::Invalid(label.clone()))?;
                 (Pair::P256(pair), jwk)
+            }
+            Algorithm::RS256 => {
+                let pair =
+                    RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::Invalid(label.clone()))?;
+                if pair.public().modulus_len() < 256 {
+                    return Err(KeyError::Invalid(label));
+                }
+                let jwk = rsa_jwk(&RsaPublicKeyComponents::<Vec<u8>>::from(pair.public()));
+                (Pair::Rsa(pair), jwk)
             }
         };
         let kid = kid.map(str::to_owned).unwrap_or_else(|| thumbprint(&jwk));
@@ -161,6 +192,18 @@ impl SigningKey {
                     .expect("ECDSA signing with the system generator");
                 sig.as_ref().to_vec()
             }
+            Pair::Rsa(pair) => {
+                let mut sig = vec![0u8; pair.public().modulus_len()];
+                #[allow(clippy::expect_used)]
+                pair.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    out.as_bytes(),
+                    &mut sig,
+                )
+                .expect("RSA signing into a modulus-sized buffer");
+                sig
+            }
         };
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut out);
@@ -179,6 +222,20 @@ fn okp_jwk(public: &[u8]) -> Jwk {
         y: None,
         n: None,
         e: None,
+    }
+}
+
+fn rsa_jwk(public: &RsaPublicKeyComponents<Vec<u8>>) -> Jwk {
+    Jwk {
+        kty: "RSA".into(),
+        kid: String::new(),
+        alg: None,
+        key_use: None,
+        crv: None,
+        x: None,
+        y: None,
+        n: Some(URL_SAFE_NO_PAD.encode(&public.n)),
+        e: Some(URL_SAFE_NO_PAD.encode(&public.e)),
     }
 }
 
@@ -208,6 +265,11 @@ fn thumbprint(jwk: &Jwk) -> String {
             r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
             jwk.crv.as_deref().unwrap_or(""),
             jwk.x.as_deref().unwrap_or("")
+        ),
+        "RSA" => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            jwk.e.as_deref().unwrap_or(""),
+            jwk.n.as_deref().unwrap_or("")
         ),
         _ => format!(
             r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
@@ -376,6 +438,126 @@ fn ring_from(kek: &SecretBytes, stored: &[StoredKey], now_ms: i64) -> Result<Key
         published.push(open_key(kek, key)?.jwk().clone());
     }
     Ok(KeyRing::new(active, published))
+}
+
+/// Delays that keep every resource guard able to verify every token
+/// through a rotation.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    /// From publication until a new key may sign: the JWKS `max-age` plus
+    /// the guards' refetch cooldown, so every guard can have fetched it.
+    pub publish_delay_ms: i64,
+    /// From retirement until a key leaves the JWKS: the access-token
+    /// lifetime, the guards' leeway and the JWKS `max-age`, so no guard
+    /// still holds a token it signed or a key set without it.
+    pub removal_delay_ms: i64,
+}
+
+impl Timings {
+    /// Derives the delays from the settings.
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        let max_age = settings.jwks_max_age_secs as i64;
+        Self {
+            publish_delay_ms: (max_age + settings.guard_cooldown_secs) * 1000,
+            removal_delay_ms: (settings.access_ttl_secs + settings.guard_leeway_secs + max_age)
+                * 1000,
+        }
+    }
+}
+
+/// Where a key is in its life at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published, not signing yet.
+    Pending,
+    /// Published and may sign.
+    Active,
+    /// Published, signs nothing.
+    Retired,
+    /// No longer published.
+    Removed,
+}
+
+impl KeyState {
+    /// Lowercase name, for listings and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyState::Pending => "pending",
+            KeyState::Active => "active",
+            KeyState::Retired => "retired",
+            KeyState::Removed => "removed",
+        }
+    }
+}
+
+/// The state of `key` at `now_ms`.
+pub fn key_state(key: &StoredKey, now_ms: i64) -> KeyState {
+    if key.removes_ms.is_some_and(|t| t <= now_ms) {
+        KeyState::Removed
+    } else if key.retired_ms.is_some_and(|t| t <= now_ms) {
+        KeyState::Retired
+    } else if key.activates_ms > now_ms {
+        KeyState::Pending
+    } else {
+        KeyState::Active
+    }
+}
+
+/// Adds a new key that starts signing after the publish delay, and retires
+/// every other key at that moment.
+pub async fn rotate<S: Store>(
+    store: &S,
+    kek: &SecretBytes,
+    alg: Algorithm,
+    now_ms: i64,
+    timings: Timings,
+) -> Result<StoredKey, KeyError> {
+    let (key, pkcs8) = SigningKey::generate(alg)?;
+    let mut record = seal_key(kek, &key, &pkcs8, now_ms);
+    record.activates_ms = now_ms + timings.publish_delay_ms;
+    let others = store.load_keys().await?;
+    store.put_key(&record).await?;
+    for mut other in others {
+        let retire_at = record.activates_ms;
+        if other.retired_ms.is_some_and(|t| t <= retire_at) {
+            continue;
+        }
+        other.retired_ms = Some(retire_at);
+        other.removes_ms = Some(retire_at + timings.removal_delay_ms);
+        store.update_key(&other).await?;
+    }
+    tracing::info!(kid = %record.kid, alg = %record.alg, activates_ms = record.activates_ms,
+        "signing key rotation scheduled");
+    Ok(record)
+}
+
+/// Retires `kid` now. Refused when no other key could sign.
+pub async fn retire<S: Store>(
+    store: &S,
+    kid: &str,
+    now_ms: i64,
+    timings: Timings,
+) -> Result<StoredKey, KeyError> {
+    let keys = store.load_keys().await?;
+    let Some(mut key) = keys.iter().find(|k| k.kid == kid).cloned() else {
+        return Err(KeyError::Invalid(format!("{kid}: no such key")));
+    };
+    let successor = keys.iter().any(|k| {
+        k.kid != kid
+            && matches!(key_state(k, now_ms), KeyState::Active | KeyState::Pending)
+            && k.retired_ms.is_none()
+    });
+    if !successor {
+        return Err(KeyError::Invalid(format!(
+            "{kid}: it is the last key that can sign; run `keys rotate` first"
+        )));
+    }
+    let retire_at = key.retired_ms.map_or(now_ms, |t| t.min(now_ms));
+    key.retired_ms = Some(retire_at);
+    key.removes_ms = Some(retire_at + timings.removal_delay_ms);
+    store.update_key(&key).await?;
+    tracing::info!(kid = %key.kid, "signing key retired");
+    Ok(key)
 }
 
 #[cfg(test)]

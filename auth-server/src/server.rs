@@ -13,6 +13,8 @@ use crate::grant::Grants;
 use crate::http::cors::AllowedOrigins;
 use crate::keys::{self, Keys};
 use crate::password::PasswordHasherPool;
+use crate::secret::SecretBytes;
+use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 
@@ -68,15 +70,74 @@ pub async fn connect_store(settings: &Settings) -> Result<AnyStore, StartError> 
     })
 }
 
+/// The key-encryption key: configured with Redis, random per process with
+/// the memory store (whose keys die with the process anyway).
+fn kek_of(settings: &Settings) -> SecretBytes {
+    settings
+        .key_encryption_key
+        .clone()
+        .unwrap_or_else(|| SecretBytes::random(32))
+}
+
+/// Re-reads the signing keys every `keys.reload_interval_secs`, so that a
+/// rotation made by any instance or by the CLI reaches this one, and rotates
+/// in a new key when the active one is older than the rotation interval.
+async fn maintain_keys(grants: web::Data<Grants>) {
+    let kek = grants.key_encryption_key.clone();
+    let settings = grants.settings.clone();
+    let period = Duration::from_secs(settings.key_reload_interval_secs as u64);
+    let timings = keys::Timings::from_settings(&settings);
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now_ms = grants.clock.now_ms();
+        if let Err(error) = maintain_once(&grants, &kek, now_ms, timings).await {
+            tracing::warn!(%error, "signing key refresh failed; keeping the keys in use");
+        }
+    }
+}
+
+async fn maintain_once(
+    grants: &Grants,
+    kek: &SecretBytes,
+    now_ms: i64,
+    timings: keys::Timings,
+) -> Result<(), keys::KeyError> {
+    let interval_ms = grants.settings.key_rotation_interval_secs * 1000;
+    if interval_ms > 0 {
+        let stored = grants.store.load_keys().await?;
+        let pending = stored
+            .iter()
+            .any(|k| keys::key_state(k, now_ms) == keys::KeyState::Pending);
+        let newest = stored
+            .iter()
+            .map(|k| k.activates_ms)
+            .max()
+            .unwrap_or(now_ms);
+        if !pending && now_ms - newest >= interval_ms {
+            let alg = grants.settings.key_algorithm;
+            keys::rotate(&grants.store, kek, alg, now_ms, timings).await?;
+        }
+    }
+    let ring = keys::load_ring(&grants.store, kek, now_ms).await?;
+    let previous = grants.keys.current();
+    if previous.active().kid() != ring.active().kid() {
+        tracing::info!(old = %previous.active().kid(), new = %ring.active().kid(),
+            "signing key switched");
+    }
+    if previous.jwks() != ring.jwks() {
+        grants.verifying_keys.set_jwk_set(ring.jwks());
+    }
+    grants.keys.replace(ring);
+    Ok(())
+}
+
 /// Builds the shared state: store, keys, hasher.
 pub async fn build_grants(settings: Arc<Settings>, clock: Clock) -> Result<Grants, StartError> {
     let store = connect_store(&settings).await?;
-    let keys = match &settings.key_encryption_key {
-        Some(kek) if !settings.ephemeral => {
-            Keys::new(keys::load_ring(&store, kek, clock.now_ms()).await?)
-        }
-        _ => Keys::ephemeral()?,
-    };
+    let kek = kek_of(&settings);
+    let keys = Keys::new(keys::load_ring(&store, &kek, clock.now_ms()).await?);
     let hasher =
         PasswordHasherPool::new(settings.password_hash_threads, settings.password_hash_queue)?;
     let verifying_keys = Arc::new(resource_guard::InProcessKeys::from_jwk_set(
@@ -88,6 +149,7 @@ pub async fn build_grants(settings: Arc<Settings>, clock: Clock) -> Result<Grant
         .build()
         .map_err(|e| StartError::Guard(e.to_string()))?;
     Ok(Grants {
+        key_encryption_key: kek,
         validator,
         verifying_keys,
         token_keys: TokenKeys::derive(&settings.refresh_pepper),
@@ -134,6 +196,7 @@ pub async fn serve(settings: Settings) -> Result<(), StartError> {
     let grants = web::Data::new(build_grants(settings.clone(), Clock::System).await?);
     let kid = grants.keys.current().active().kid().to_owned();
     tracing::info!(%kid, "signing key loaded");
+    actix_web::rt::spawn(maintain_keys(grants.clone()));
     let data = grants.clone();
     let origins = web::Data::new(AllowedOrigins(Arc::new(settings.allowed_origins.clone())));
     let mut server = HttpServer::new(move || {
