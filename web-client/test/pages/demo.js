@@ -48,7 +48,11 @@ async function settle(promise) {
   try {
     return { ok: true, value: await promise };
   } catch (error) {
-    return { ok: false, code: error instanceof AuthError ? error.code : String(error) };
+    if (error instanceof AuthError) {
+      const { code, status, retryAfterSecs } = error;
+      return { ok: false, code, status, retryAfterSecs: retryAfterSecs ?? null };
+    }
+    return { ok: false, code: String(error) };
   }
 }
 
