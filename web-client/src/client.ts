@@ -2,9 +2,9 @@
  * The browser client of the auth server.
  *
  * The access token lives only in this object's memory. The refresh token
- * lives in the auth server's HttpOnly cookie, which scripts cannot read; the
- * CSRF token lives in memory too and is fetched again with `GET /csrf` after
- * a reload. Nothing is written to `localStorage`, `sessionStorage` or
+ * lives in the auth server's HttpOnly cookie, which scripts cannot read. The
+ * CSRF token lives in memory too, and `GET /csrf` fetches it again after a
+ * reload. Nothing is written to `localStorage`, `sessionStorage` or
  * `document.cookie`.
  */
 
@@ -31,11 +31,11 @@ export interface AuthClientOptions {
   readonly networkRetries?: number;
   /** First retry delay in milliseconds; it doubles each time. Default 500. */
   readonly retryBaseDelayMs?: number;
-  /** Longest wait between two retries, in milliseconds. Default 8000. */
+  /** Maximum delay between two retries, in milliseconds. Default 8000. */
   readonly retryMaxDelayMs?: number;
-  /** Longest wait for another tab's refresh, in milliseconds. Default 60000. */
+  /** Maximum wait for another tab's refresh, in milliseconds. Default 60000. */
   readonly lockTimeoutMs?: number;
-  /** Longest wait for one answer of the auth server, in milliseconds. Default 15000. */
+  /** Timeout of one request to the auth server, in milliseconds. Default 15000. */
   readonly requestTimeoutMs?: number;
   /** Name of the Web Lock and the BroadcastChannel. Default from the server and client id. */
   readonly coordinationName?: string;
@@ -43,7 +43,7 @@ export interface AuthClientOptions {
   readonly fetch?: typeof globalThis.fetch;
 }
 
-/** Why a session ended. */
+/** The reason a session ended. */
 export type SessionEndReason =
   /** `logOut()` in this tab. */
   | 'logged_out'
@@ -57,7 +57,7 @@ export type SessionEndReason =
   /** The server refused the CSRF token again after a fresh one was fetched. */
   | 'csrf_rejected';
 
-/** How a tab came to be logged in. */
+/** The way a tab became logged in. */
 export type LoginSource = 'login' | 'signup' | 'restore' | 'other_tab';
 
 /** The events an {@link AuthClient} emits, by name. */
@@ -123,7 +123,7 @@ function asAuthError(error: unknown): AuthError {
     const message = 'the auth server sent a body that is not JSON';
     return new AuthError('invalid_response', message, 0, undefined, { cause: error });
   }
-  const message = 'the answer of the auth server was cut off';
+  const message = 'reading the auth server response failed';
   return new AuthError('network_error', message, 0, undefined, { cause: error });
 }
 
@@ -193,7 +193,7 @@ export class AuthClient extends EventTarget {
     }
   }
 
-  /** Whether this tab holds an access token. */
+  /** True while this tab has an access token. */
   get isLoggedIn(): boolean {
     return this.#session !== null;
   }
@@ -261,7 +261,7 @@ export class AuthClient extends EventTarget {
   }
 
   /**
-   * Revokes the session on the server and forgets it here and in every tab.
+   * Revokes the session on the server and clears it here and in every tab.
    * Network errors are retried; if the server still cannot be reached the
    * call rejects and the session is kept, so the app can say so and let the
    * user try again.
@@ -297,7 +297,7 @@ export class AuthClient extends EventTarget {
   }
 
   /**
-   * A valid access token: the current one, or a new one when it has
+   * Returns a valid access token: the current one, or a new one when it has
    * expired. For the rare caller that cannot use {@link AuthClient.fetch},
    * such as a WebSocket handshake.
    */
@@ -315,8 +315,8 @@ export class AuthClient extends EventTarget {
   /**
    * `fetch` with the access token. On a 401 it waits for one refresh shared
    * by every caller in the page (and serialized with other tabs), then sends
-   * the request once more with the new token. The second answer is returned
-   * whatever it is. Bound: it can be passed around as a plain function.
+   * the request once more with the new token. The second response is
+   * returned whatever its status. Bound: it can be passed around as a plain function.
    */
   readonly fetch = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const request = new Request(input, init);
@@ -338,7 +338,7 @@ export class AuthClient extends EventTarget {
   /**
    * Gets a new access token. Concurrent calls in the page share one
    * request; across tabs a Web Lock lets one tab refresh while the others
-   * wait and take its result. Network errors and 429/5xx answers are retried
+   * wait and take its result. Network errors and 429/5xx responses are retried
    * with backoff and never end the session; a refused refresh ends it and
    * emits `sessionended`.
    */
@@ -374,7 +374,7 @@ export class AuthClient extends EventTarget {
     return this.#fetch(new Request(request.clone(), { headers }));
   }
 
-  /** The token to retry with after `rejected` got a 401. */
+  /** Returns the token to retry with after `rejected` got a 401. */
   async #tokenAfterRejection(rejected: string): Promise<string> {
     const session = this.#session;
     if (session === null) {
@@ -432,7 +432,7 @@ export class AuthClient extends EventTarget {
     }
   }
 
-  /** `GET /csrf`. Null when the server has no session for our cookie. */
+  /** Fetches the CSRF token with `GET /csrf`; null when the cookie names no live session. */
   async #loadCsrf(): Promise<string | null> {
     const response = await this.#call('/csrf', { method: 'GET' });
     if (response.status === 401) {
@@ -469,7 +469,7 @@ export class AuthClient extends EventTarget {
     });
   }
 
-  /** Stores a token response, tells the other tabs, emits the event. */
+  /** Stores a token response, sends it to the other tabs and emits the event. */
   #accept(body: TokenBody, loginSource: LoginSource | null): string {
     const session: Session = {
       accessToken: body.access_token,
@@ -520,7 +520,7 @@ export class AuthClient extends EventTarget {
     this.#schedule(session);
   }
 
-  /** Forgets the session; emits `sessionended` if there was one. */
+  /** Clears the session and emits `sessionended` if there was one. */
   #end(reason: SessionEndReason, tellOtherTabs: boolean): void {
     const had = this.#session !== null;
     this.#session = null;
@@ -539,7 +539,7 @@ export class AuthClient extends EventTarget {
   /**
    * The back button can bring back a page from the back-forward cache with
    * a token in memory whose session was since logged out. Such a page
-   * forgets its state and asks the server again.
+   * clears its state and restores the session from the server again.
    */
   async #recheckRestoredPage(): Promise<void> {
     const had = this.#session !== null;

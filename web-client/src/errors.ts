@@ -4,7 +4,7 @@
  * code, or one of the client's own codes listed in {@link ClientErrorCode}.
  */
 
-/** Codes the client uses for failures that are not an answer of the server. */
+/** Codes for failures that did not come from a server response. */
 export type ClientErrorCode =
   /** The server could not be reached (after the retries, where there are any). */
   | 'network_error'
@@ -21,9 +21,9 @@ export type ClientErrorCode =
 export class AuthError extends Error {
   /** The server's `error` field, or a {@link ClientErrorCode}. */
   readonly code: string;
-  /** HTTP status of the answer; 0 when there was none. */
+  /** HTTP status of the response, or 0 when there was none. */
   readonly status: number;
-  /** Seconds the server asked us to wait (`Retry-After`), when it said so. */
+  /** Seconds to wait before retrying, from the `Retry-After` header when present. */
   readonly retryAfterSecs: number | undefined;
 
   constructor(
@@ -41,7 +41,7 @@ export class AuthError extends Error {
   }
 }
 
-/** The `Retry-After` header in whole seconds, when it is a plain number. */
+/** Parses the `Retry-After` header as whole seconds; undefined unless it is a plain number. */
 export function retryAfterSecs(response: Response): number | undefined {
   const header = response.headers.get('Retry-After');
   if (header === null || !/^\d{1,6}$/.test(header.trim())) {
@@ -51,13 +51,13 @@ export function retryAfterSecs(response: Response): number | undefined {
 }
 
 /**
- * Builds the error for a non-success answer. Only the `error` and
- * `error_description` fields of a JSON body are used; anything else in the
+ * Builds the error for a non-success response. Only the `error` and
+ * `error_description` fields of a JSON body are used, and the rest of the
  * body is ignored.
  */
 export async function errorFromResponse(response: Response): Promise<AuthError> {
   let code = `http_${response.status}`;
-  let description = `the auth server answered ${response.status}`;
+  let description = `the auth server responded with status ${response.status}`;
   try {
     const body: unknown = await response.json();
     if (typeof body === 'object' && body !== null) {

@@ -2,17 +2,18 @@
  * Coordination between tabs of the same origin.
  *
  * A Web Lock serializes every request that presents or replaces the refresh
- * cookie, so two tabs never send the same refresh token: the second tab
- * takes the lock after the first has rotated the cookie, sees the access
- * token the first tab shared over the BroadcastChannel, and uses it without
- * a request of its own. Both APIs are same-origin only, so a page of another
- * origin (another port included) can neither take the lock nor read the
- * messages.
+ * cookie, so two tabs never send the same refresh token. The second tab
+ * takes the lock after the first has rotated the cookie. By then it has
+ * usually received the new access token over the BroadcastChannel and uses
+ * it without a request of its own; otherwise it refreshes with the rotated
+ * cookie. Without Web Locks (see `exclusive`) tabs are not serialized.
+ * Both APIs are same-origin only, so a page of another origin (another port
+ * included) can neither take the lock nor read the messages.
  */
 
 import { AuthError } from './errors.js';
 
-/** What one tab tells the others. */
+/** A message from one tab to the others. */
 export type TabMessage =
   | {
       readonly type: 'tokens';

@@ -74,8 +74,9 @@ async function signUp(username) {
 let sharedUser = null;
 
 /**
- * The account the tests log in with. Each test has its own session; one
- * account for all keeps the run under the server's sign-up limit per IP.
+ * Returns the account the tests log in with. Each test has its own session,
+ * and one account for all keeps the run under the server's sign-up limit
+ * per IP.
  */
 async function demoUser() {
   if (sharedUser === null) {
@@ -85,7 +86,7 @@ async function demoUser() {
   return sharedUser;
 }
 
-/** A new profile with a new session, logged in through the demo page's form. */
+/** Opens a new profile and logs in through the demo page's form. */
 async function loggedInDemo(query = '') {
   const username = await demoUser();
   const profile = await newProfile(browser);
@@ -179,7 +180,8 @@ describe('the web client in Chromium', () => {
 
     const refreshes = sent(requests, 'POST', refreshUrl()).slice(before);
     t.diagnostic(`5 rounds of two simultaneous refreshes sent ${refreshes.length} requests`);
-    assert.ok(refreshes.length >= 5 && refreshes.length <= 10, `${refreshes.length} refreshes`);
+    assert.ok(refreshes.length >= 5, `${refreshes.length} refreshes`);
+    assert.ok(refreshes.length <= 10, `${refreshes.length} refreshes`);
     const presented = refreshes.map((r) => cookieValue(r.cookie, REFRESH_COOKIE));
     assert.equal(new Set(presented).size, presented.length, 'no refresh token was sent twice');
     await eventually(
@@ -213,7 +215,8 @@ describe('the web client in Chromium', () => {
     assert.deepEqual([...a, ...b], Array(20).fill(200));
     const refreshes = sent(requests, 'POST', refreshUrl()).slice(before);
     t.diagnostic(`20 calls in two tabs sent ${refreshes.length} refresh requests`);
-    assert.ok(refreshes.length >= 1 && refreshes.length <= 2, `${refreshes.length} refreshes`);
+    assert.ok(refreshes.length >= 1, `${refreshes.length} refreshes`);
+    assert.ok(refreshes.length <= 2, `${refreshes.length} refreshes`);
     const presented = refreshes.map((r) => cookieValue(r.cookie, REFRESH_COOKIE));
     assert.equal(new Set(presented).size, presented.length, 'no refresh token was sent twice');
     await context.close();
@@ -282,7 +285,7 @@ describe('the web client in Chromium', () => {
         'the cookies were neither rotated nor cleared',
       );
 
-      // The server gives that origin no CORS answer at all.
+      // The server sends that origin no CORS headers at all.
       const preflight = await fetch(`${auth.url}/refresh`, {
         method: 'OPTIONS',
         headers: {
@@ -465,8 +468,8 @@ describe('the web client in Chromium', () => {
   test('a refused refresh ends the session and tells the app', async () => {
     const { page, context } = await loggedInDemo('?proactive=0');
     // Someone else uses the refresh cookie first (a stolen copy): the
-    // browser's next refresh presents a rotated-out token, the server sees
-    // reuse and revokes the session.
+    // browser's next refresh presents a rotated-out token, so the server
+    // detects reuse and revokes the session.
     const cookies = await context.cookies(auth.url);
     const cookie = (name) => cookies.find((c) => c.name === name).value;
     const stolen = await fetch(`${auth.url}/refresh`, {
@@ -504,7 +507,7 @@ describe('the web client in Chromium', () => {
     await context.close();
   });
 
-  // TODO: drop `todo` once login throttling (issue 4, server side) is in the binary.
+  // TODO: drop `todo` once the server throttles failed logins (429 with Retry-After).
   const throttling = { todo: 'login throttling is not in the server yet' };
   test('the page sees a throttled login as 429 with the time to wait', throttling, async () => {
     const username = newUsername();

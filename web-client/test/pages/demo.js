@@ -33,7 +33,7 @@ for (const type of ['loggedin', 'tokenrefreshed', 'sessionended']) {
   });
 }
 
-/** One API call; resolves to its status, or to the client's error code. */
+/** Calls the API once and resolves to the status, or to the client's error code. */
 async function callApi() {
   try {
     const response = await auth.fetch('/api/me');

@@ -1,11 +1,11 @@
 // Starts the real auth-server binary on a free loopback port for the browser
-// tests, keeps its log in memory and counts the requests it answered.
+// tests, keeps its log in memory and counts the requests it logged.
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; a race is retried by the callers). */
+/** Finds a free TCP port on 127.0.0.1. Another process may take it first, so callers retry. */
 export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -20,8 +20,8 @@ export function freePort() {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * The auth server process. `lines` holds every log line it printed, parsed
- * when it is JSON.
+ * The auth server process. `lines` contains every log line it printed,
+ * parsed when it is JSON.
  */
 export class AuthServer {
   constructor(child, url) {
@@ -111,7 +111,7 @@ export class AuthServer {
     throw new Error('no 200 from /healthz within 20 s');
   }
 
-  /** Answers the server logged for `method path`, as a list of statuses. */
+  /** Returns the response statuses the server logged for `method path`, in order. */
   answered(method, path) {
     const statuses = [];
     for (const { json } of this.lines) {

@@ -30,7 +30,7 @@ export function launchChromium() {
 /**
  * A browser profile for one test: a new context that records every request
  * its pages send (method, URL, the page that sent it, the refresh cookie it
- * carried) and every answer.
+ * carried) and every response status.
  */
 export async function newProfile(browser) {
   const context = await browser.newContext();
@@ -82,7 +82,7 @@ export async function waitReady(page) {
   await page.waitForSelector('body[data-ready="true"]', { timeout: 15_000 });
 }
 
-/** The demo page's status text. */
+/** Reads the demo page's status text. */
 export function status(page) {
   return page.locator('#status').textContent();
 }
@@ -101,7 +101,7 @@ export async function eventually(check, ms = 10_000) {
   }
 }
 
-/** The value of cookie `name` in a Cookie header. */
+/** Extracts the value of cookie `name` from a Cookie header. */
 export function cookieValue(header, name) {
   const pair = (header ?? '').split('; ').find((c) => c.startsWith(`${name}=`));
   return pair === undefined ? null : pair.slice(name.length + 1);
