@@ -16,7 +16,7 @@ use crate::cookie::{CSRF_COOKIE, REFRESH_COOKIE, SetCookie};
 use crate::server::AuthServer;
 use crate::{strong_password, unique_username};
 
-/// The `User-Agent` every [`Api`] sends unless told otherwise.
+/// The `User-Agent` an [`Api`] sends by default.
 pub const DEFAULT_USER_AGENT: &str = "auth-e2e-tests/1.0";
 
 /// The default browser client.

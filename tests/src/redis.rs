@@ -291,35 +291,74 @@ impl RedisCluster {
     /// Index in [`RedisCluster::nodes`] of the master that serves the slot
     /// of `key`, as a live node sees the cluster now.
     pub fn master_of(&self, key: &str) -> Option<usize> {
-        let node = self.nodes.iter().find(|n| n.cli(&["PING"]).is_ok())?;
-        let slot: u16 = node
-            .cli(&["CLUSTER", "KEYSLOT", key])
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        let table = node.cli(&["CLUSTER", "NODES"]).ok()?;
-        let address = table.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let is_master = fields.get(2)?.split(',').any(|f| f == "master");
-            let fail = fields.get(2)?.contains("fail");
-            let serves = fields.iter().skip(8).any(|range| {
-                let (low, high) = range.split_once('-').unwrap_or((range, range));
-                match (low.parse::<u16>(), high.parse::<u16>()) {
-                    (Ok(low), Ok(high)) => (low..=high).contains(&slot),
-                    _ => false,
-                }
-            });
-            (is_master && !fail && serves)
-                .then(|| fields[1].split('@').next().map(str::to_owned))?
+        let (table, slot) = self.table_and_slot(key)?;
+        let master = table.iter().find(|node| {
+            node.flags.iter().any(|f| f == "master")
+                && !node.flags.iter().any(|f| f.starts_with("fail"))
+                && node.slots.iter().any(|range| range.contains(&slot))
         })?;
+        self.position(&master.address)
+    }
+
+    /// Index in [`RedisCluster::nodes`] of a replica of the master that
+    /// serves the slot of `key`.
+    pub fn replica_of(&self, key: &str) -> Option<usize> {
+        let (table, slot) = self.table_and_slot(key)?;
+        let master = table.iter().find(|node| {
+            node.flags.iter().any(|f| f == "master")
+                && node.slots.iter().any(|range| range.contains(&slot))
+        })?;
+        let replica = table.iter().find(|node| node.master_id == master.id)?;
+        self.position(&replica.address)
+    }
+
+    fn position(&self, address: &str) -> Option<usize> {
         self.nodes
             .iter()
             .position(|n| address == format!("127.0.0.1:{}", n.port()))
     }
 
+    /// `CLUSTER NODES` and the slot of `key`, as the first live node says.
+    fn table_and_slot(&self, key: &str) -> Option<(Vec<NodeLine>, u16)> {
+        let node = self.nodes.iter().find(|n| n.cli(&["PING"]).is_ok())?;
+        let slot = node.cli(&["CLUSTER", "KEYSLOT", key]).ok()?;
+        let slot = slot.trim().parse().ok()?;
+        let table = node.cli(&["CLUSTER", "NODES"]).ok()?;
+        Some((table.lines().filter_map(NodeLine::parse).collect(), slot))
+    }
+
     /// The nodes, for stopping or killing one of them.
     pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
         &mut self.nodes
+    }
+}
+
+/// One line of `CLUSTER NODES`.
+struct NodeLine {
+    id: String,
+    address: String,
+    flags: Vec<String>,
+    master_id: String,
+    slots: Vec<std::ops::RangeInclusive<u16>>,
+}
+
+impl NodeLine {
+    fn parse(line: &str) -> Option<Self> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let slots = fields
+            .iter()
+            .skip(8)
+            .filter_map(|range| {
+                let (low, high) = range.split_once('-').unwrap_or((range, range));
+                Some(low.parse().ok()?..=high.parse().ok()?)
+            })
+            .collect();
+        Some(Self {
+            id: (*fields.first()?).to_owned(),
+            address: fields.get(1)?.split('@').next()?.to_owned(),
+            flags: fields.get(2)?.split(',').map(str::to_owned).collect(),
+            master_id: (*fields.get(3)?).to_owned(),
+            slots,
+        })
     }
 }

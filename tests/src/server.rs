@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::redis::RedisServer;
 use crate::{free_port, random_hex, workspace_root};
 
-/// How long a server may take to answer `/healthz` after it was spawned.
+/// Maximum time from spawning a server to its first 200 from `/healthz`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where a test server keeps its data.
@@ -71,7 +71,7 @@ pub struct AuthServer {
 }
 
 impl AuthServer {
-    /// Starts a server and waits until `/healthz` answers 200.
+    /// Starts a server and waits until `/healthz` returns 200.
     ///
     /// With a Redis store the harness generates a refresh pepper and a
     /// key-encryption key; `options.env` can replace them.
@@ -103,23 +103,24 @@ impl AuthServer {
         panic!("auth-server did not start: {last_error}");
     }
 
-    /// The base URL, such as `http://127.0.0.1:41234`; it is also the issuer.
+    /// Returns the base URL, such as `http://127.0.0.1:41234`, which is also
+    /// the issuer.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// The port the server listens on.
+    /// Returns the port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// The environment variables the server was started with, besides those
-    /// it inherits (minus every inherited `AUTH__` variable).
+    /// Returns the environment variables set for the server. It also
+    /// inherits the test's environment, minus every `AUTH__` variable.
     pub fn env(&self) -> &[(String, String)] {
         &self.env
     }
 
-    /// The value of one environment variable the server was started with.
+    /// Returns the value of one environment variable set for the server.
     pub fn env_value(&self, key: &str) -> Option<&str> {
         self.env
             .iter()
@@ -278,8 +279,8 @@ pub fn run_to_exit(args: &[&str], env: &[(String, String)], timeout: Duration) -
     RunOutput { code, output }
 }
 
-/// The settings every test server gets: its bind address and issuer, and
-/// for Redis the store URL, a refresh pepper and a key-encryption key.
+/// Builds the settings every test server gets: its bind address and issuer,
+/// and for Redis the store URL, a refresh pepper and a key-encryption key.
 fn base_env(port: u16, store: Store<'_>) -> Vec<(String, String)> {
     let bind = format!("127.0.0.1:{port}");
     let mut env = vec![
@@ -316,7 +317,7 @@ fn healthz_ok(port: u16) -> bool {
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
-/// The binary under test: `$AUTH_SERVER_BIN`, else `auth-server` in the
+/// Returns the binary under test: `$AUTH_SERVER_BIN`, else `auth-server` in the
 /// debug directory of `$CARGO_TARGET_DIR` or of the workspace's `target/`.
 pub fn auth_server_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("AUTH_SERVER_BIN") {

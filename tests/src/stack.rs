@@ -57,12 +57,12 @@ impl Stack {
         Stack { server, redis }
     }
 
-    /// A client for the server.
+    /// Returns a client for the server.
     pub fn api(&self) -> Api {
         Api::new(&self.server)
     }
 
-    /// The Redis server; panics for the memory store.
+    /// Returns the Redis server, or panics for the memory store.
     pub fn redis_mut(&mut self) -> &mut RedisServer {
         self.redis.as_mut().expect("this stack runs on Redis")
     }

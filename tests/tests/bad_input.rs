@@ -404,8 +404,8 @@ async fn post_raw(api: &Api, path: &str, content_type: Option<&str>, body: Vec<u
     api.send(request).await
 }
 
-/// A logout without a usable token either succeeds with nothing to do (204)
-/// or reports the bad request (400); it never fails on the server.
+/// Asserts that a logout without a usable token either succeeds with nothing
+/// to do (204) or reports a bad request (400), never a server error.
 fn assert_logout_is_harmless(reply: &Reply) {
     assert!(
         [204, 400].contains(&reply.status),

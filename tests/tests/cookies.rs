@@ -370,6 +370,27 @@ async fn logout_without_csrf_keeps_session() {
     );
 }
 
+#[tokio::test]
+async fn logout_from_foreign_origin_keeps_session() {
+    let stack = Stack::start(StoreKind::Redis);
+    let api = stack.api();
+    let (_, session) = api.new_browser_user().await;
+
+    let request = api
+        .post("/logout")
+        .header("Cookie", session.cookie_header())
+        .header("X-CSRF-Token", &session.csrf_token)
+        .header("Origin", FOREIGN_ORIGIN);
+    let reply = api.send(request).await;
+    assert_eq!(reply.status, 403, "{}", reply.describe());
+    assert!(
+        reply.set_cookies().is_empty(),
+        "a foreign origin changed cookies"
+    );
+    let refresh = api.refresh_browser(&session).await;
+    assert_eq!(refresh.status, 200, "a foreign origin ended the session");
+}
+
 /// Checks a browser token response from `/signup` or `/token`.
 fn assert_browser_token_reply(reply: &Reply) {
     assert_eq!(reply.header("cache-control").as_deref(), Some("no-store"));

@@ -1,5 +1,5 @@
-//! Refresh-token reuse: a replay of the previous token inside the grace
-//! window from the same client gets the same successor; any other reuse
+//! Refresh-token reuse. A replay of the previous token inside the grace
+//! window from the same client gets the same successor, and any other reuse
 //! revokes the whole session.
 
 use std::net::{IpAddr, Ipv4Addr};

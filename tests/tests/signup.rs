@@ -1,5 +1,5 @@
 //! Sign-up rules (username and password limits, normalization, common
-//! passwords) and login answers that do not reveal which accounts exist.
+//! passwords) and login responses that do not reveal which accounts exist.
 
 use std::time::{Duration, Instant};
 
@@ -186,8 +186,8 @@ async fn unknown_user_and_wrong_password_look_alike() {
     );
     assert_eq!(missing.header("content-type"), wrong.header("content-type"));
 
-    // An unknown user still costs a password-hash verification; without it
-    // the answer would come back several times faster.
+    // An unknown user still costs a password-hash verification. Without it
+    // the response would come back several times faster.
     let mut wrong_times = Vec::new();
     let mut missing_times = Vec::new();
     for _ in 0..7 {

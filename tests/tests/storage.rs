@@ -40,8 +40,8 @@ async fn redis_holds_no_replayable_secret() {
             .decode(token)
             .expect("a base64url refresh token");
         // Past its first 33 bytes (version, user and session ids) a token
-        // is generation, random secret and tag; no 16-byte piece of that
-        // may be stored.
+        // holds its generation, random secret and tag. No 16-byte piece of
+        // that part may be stored.
         for window in bytes.get(33..).unwrap_or_default().windows(16) {
             assert!(
                 !contains(&dump, window),
