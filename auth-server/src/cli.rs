@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -147,9 +146,7 @@ async fn grant_scope(settings: Settings, username: &str, scope: &str) -> Result<
     if settings.ephemeral {
         return Err("users grant needs a persistent store: set AUTH__STORE__URL".into());
     }
-    let store = crate::server::connect_store(&Arc::new(settings))
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = persistent_store(&settings).await?;
     let name = crate::password::normalize_username(username.trim());
     let user = store
         .find_user_by_name(&name)
@@ -168,7 +165,7 @@ async fn persistent_store(settings: &Settings) -> Result<crate::backend::AnyStor
     if settings.ephemeral {
         return Err("this command needs a persistent store: set AUTH__STORE__URL".into());
     }
-    crate::server::connect_store(settings)
+    crate::server::connect_store(settings, Default::default())
         .await
         .map_err(|e| e.to_string())
 }

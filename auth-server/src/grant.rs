@@ -108,6 +108,8 @@ pub struct Grants {
     pub hasher: PasswordHasherPool,
     /// Time source.
     pub clock: Clock,
+    /// Prometheus metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Seals the signing keys in the store.
     pub key_encryption_key: crate::secret::SecretBytes,
     /// Checks this server's own access tokens, with the keys in process.
@@ -151,7 +153,9 @@ impl Grants {
             return Err(GrantError::UsernameTaken);
         }
         audit::sign_up(&user.id, &client.id, &context);
-        self.start_session(&user, client, scope, context).await
+        let issued = self.start_session(&user, client, scope, context).await?;
+        self.metrics.issued("signup");
+        Ok(issued)
     }
 
     /// The password grant: first-party login.
@@ -183,7 +187,9 @@ impl Grants {
         };
         let scope = grant_scope(requested_scope, client, &user.scopes)?;
         audit::login(&user.id, &client.id, &context);
-        self.start_session(&user, client, scope, context).await
+        let issued = self.start_session(&user, client, scope, context).await?;
+        self.metrics.issued("password");
+        Ok(issued)
     }
 
     async fn start_session(
@@ -232,8 +238,10 @@ impl Grants {
         context: ClientContext,
     ) -> Result<Issued, GrantError> {
         require_grant(client, GrantType::RefreshToken)?;
-        let token = RefreshToken::parse(&self.token_keys, presented)
-            .map_err(|_| GrantError::InvalidGrant("invalid refresh token"))?;
+        let Ok(token) = RefreshToken::parse(&self.token_keys, presented) else {
+            self.metrics.refresh("malformed");
+            return Err(GrantError::InvalidGrant("invalid refresh token"));
+        };
         let successor = RefreshToken::mint(
             &self.token_keys,
             token.user,
@@ -256,7 +264,22 @@ impl Grants {
             idle_ttl_ms: self.settings.refresh_idle_ttl_secs * 1000,
             max_replays: self.settings.max_grace_replays,
         };
-        let (session, current) = match self.store.rotate(&request).await? {
+        let outcome = match self.store.rotate(&request).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                self.metrics.refresh("unavailable");
+                return Err(error.into());
+            }
+        };
+        let label = match &outcome {
+            RotateOutcome::Rotated(_) => "rotated",
+            RotateOutcome::Replayed { .. } => "grace_replay",
+            RotateOutcome::Reused { .. } => "reuse_detected",
+            RotateOutcome::WrongClient => "wrong_client",
+            RotateOutcome::Invalid => "invalid",
+        };
+        self.metrics.refresh(label);
+        let (session, current) = match outcome {
             RotateOutcome::Rotated(session) => (session, successor),
             RotateOutcome::Replayed {
                 session,
@@ -291,6 +314,7 @@ impl Grants {
         self.check_binding(&token, &session.previous_context, &context)
             .await?;
         let scope = narrow_scope(requested_scope, &session.scope)?;
+        self.metrics.issued("refresh_token");
         Ok(self.issue(
             &token.user,
             &token.session,
@@ -421,6 +445,7 @@ impl Grants {
             scope: scope.clone(),
             sid: None,
         };
+        self.metrics.issued("client_credentials");
         Ok((self.sign(&claims), scope))
     }
 

@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod grant;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod password;
 pub mod refresh_token;
 pub mod revocation;

@@ -12,6 +12,7 @@ use crate::crypto::TokenKeys;
 use crate::grant::Grants;
 use crate::http::cors::AllowedOrigins;
 use crate::keys::{self, Keys};
+use crate::metrics::Metrics;
 use crate::password::PasswordHasherPool;
 use crate::secret::SecretBytes;
 use crate::store::Store;
@@ -60,12 +61,16 @@ pub fn init_logging(settings: &Settings) {
 }
 
 /// Connects the configured store.
-pub async fn connect_store(settings: &Settings) -> Result<AnyStore, StartError> {
+pub async fn connect_store(
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+) -> Result<AnyStore, StartError> {
     Ok(match &settings.store {
-        StoreSettings::Memory => AnyStore::Memory(MemoryStore::new()),
+        StoreSettings::Memory => AnyStore::memory(MemoryStore::new(), metrics),
         StoreSettings::Redis { url, key_prefix } => {
             let timeout = Duration::from_millis(settings.store_timeout_ms);
-            AnyStore::Redis(RedisStore::connect(url.expose(), key_prefix, timeout).await?)
+            let store = RedisStore::connect(url.expose(), key_prefix, timeout).await?;
+            AnyStore::redis(store, metrics)
         }
     })
 }
@@ -135,7 +140,8 @@ async fn maintain_once(
 
 /// Builds the shared state: store, keys, hasher.
 pub async fn build_grants(settings: Arc<Settings>, clock: Clock) -> Result<Grants, StartError> {
-    let store = connect_store(&settings).await?;
+    let metrics = Arc::new(Metrics::new());
+    let store = connect_store(&settings, metrics.clone()).await?;
     let kek = kek_of(&settings);
     let keys = Keys::new(keys::load_ring(&store, &kek, clock.now_ms()).await?);
     let hasher =
@@ -149,6 +155,7 @@ pub async fn build_grants(settings: Arc<Settings>, clock: Clock) -> Result<Grant
         .build()
         .map_err(|e| StartError::Guard(e.to_string()))?;
     Ok(Grants {
+        metrics,
         key_encryption_key: kek,
         validator,
         verifying_keys,

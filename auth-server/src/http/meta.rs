@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 
 use super::error::ApiError;
 use crate::grant::Grants;
+use crate::keys::{KeyState, key_state};
 use crate::store::Store;
 
 /// `GET /.well-known/jwks.json`: the public keys, pre-encoded.
@@ -27,7 +28,8 @@ pub async fn healthz() -> HttpResponse {
         .body(r#"{"status":"ok"}"#)
 }
 
-/// `GET /readyz`: the store answers.
+/// `GET /readyz`: the store answers and a signing key is loaded. Keys are
+/// loaded before the listener opens, so the store is what can fail.
 pub async fn readyz(grants: web::Data<Grants>) -> HttpResponse {
     match grants.store.ping().await {
         Ok(()) => HttpResponse::Ok()
@@ -47,4 +49,33 @@ pub async fn readyz(grants: web::Data<Grants>) -> HttpResponse {
 /// Any unknown route.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(grants: web::Data<Grants>) -> HttpResponse {
+    let metrics = &grants.metrics;
+    metrics
+        .hash_queue_depth
+        .set(grants.hasher.queue_depth() as i64);
+    let now_ms = grants.clock.now_ms();
+    if let Ok(keys) = grants.store.load_keys().await {
+        for state in [
+            KeyState::Pending,
+            KeyState::Active,
+            KeyState::Retired,
+            KeyState::Removed,
+        ] {
+            let count = keys
+                .iter()
+                .filter(|k| key_state(k, now_ms) == state)
+                .count();
+            metrics
+                .keys
+                .with_label_values(&[state.name()])
+                .set(count as i64);
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.encode())
 }

@@ -68,6 +68,7 @@ pub fn configure(config: &mut web::ServiceConfig, grants: web::Data<Grants>) {
         .route(shared::JWKS_PATH, web::get().to(meta::jwks))
         .route("/healthz", web::get().to(meta::healthz))
         .route("/readyz", web::get().to(meta::readyz))
+        .route("/metrics", web::get().to(meta::metrics))
         .default_service(web::to(meta::not_found));
 }
 
@@ -108,9 +109,32 @@ pub async fn observe(
     let path: String = req.path().chars().take(200).collect();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
     let started = Instant::now();
+    let metrics = req
+        .app_data::<web::Data<Grants>>()
+        .map(|g| g.metrics.clone());
     let mut response = next.call(req).instrument(span.clone()).await?;
     let status = response.status().as_u16();
-    let micros = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
+    let micros = elapsed.as_micros() as u64;
+    if let Some(metrics) = metrics {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        let status_text = status.to_string();
+        let method = match method.as_str() {
+            "GET" | "POST" | "DELETE" | "OPTIONS" | "HEAD" | "PUT" | "PATCH" => method.as_str(),
+            _ => "other",
+        };
+        metrics
+            .requests
+            .with_label_values(&[route.as_str(), method, &status_text])
+            .inc();
+        metrics
+            .request_seconds
+            .with_label_values(&[route.as_str()])
+            .observe(elapsed.as_secs_f64());
+    }
     span.in_scope(|| {
         if status >= 500 {
             tracing::warn!(status, micros, "request failed");
