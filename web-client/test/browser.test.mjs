@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { AuthServer } from './support/auth-server.mjs';
 import {
   cookieValue,
+  tokensSeen,
   eventually,
   launchChromium,
   newProfile,
@@ -490,6 +491,10 @@ describe('the web client in Chromium', () => {
     assert.equal(events.at(-1), 'sessionended refresh_rejected');
     assert.equal(await status(page), 'logged out');
     assert.deepEqual(await context.cookies(auth.url), [], 'the server cleared both cookies');
+    await eventually(() => auth.auditEvents().some((e) => e.event === 'refresh_reuse'));
+    const reuse = auth.auditEvents().findLast((e) => e.event === 'refresh_reuse');
+    assert.match(reuse.presented_by_user_agent, /Chrome/);
+    assert.doesNotMatch(reuse.rotated_by_user_agent, /Chrome/);
     await context.close();
   });
 
@@ -528,5 +533,17 @@ describe('the web client in Chromium', () => {
     assert.ok(blocked.retryAfterSecs > 0, 'Retry-After is exposed to the page');
     assert.equal(await status(page), 'logged out');
     await context.close();
+  });
+
+  // Runs last: it checks the log of every test before it.
+  test('the server log contains no token or password of this run', async (t) => {
+    t.diagnostic(`${tokensSeen.size} token values checked against ${auth.lines.length} log lines`);
+    assert.ok(tokensSeen.size > 20, `only ${tokensSeen.size} tokens collected`);
+    const log = auth.lines.map((l) => l.text).join('\n');
+    assert.ok(log.length > 0);
+    for (const token of tokensSeen) {
+      assert.ok(!log.includes(token), `the server log contains a token: ${token.slice(0, 8)}…`);
+    }
+    assert.ok(!log.includes(PASSWORD), 'the server log contains the password');
   });
 });

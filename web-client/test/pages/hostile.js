@@ -1,4 +1,4 @@
-// Everything a page of a foreign origin can try against the user's session.
+// Attacks that a page of a foreign origin can try against the user's session.
 // `window.attack(authServer)` runs each attempt and reports what the page
 // could observe; the test then checks the session on the demo page.
 

@@ -28,6 +28,33 @@ export function launchChromium() {
 }
 
 /**
+ * Every token value the browser sent or received in this run: cookie
+ * values, bearer tokens, and the tokens of JSON token responses. The last
+ * test looks for each of them in the server's log.
+ */
+export const tokensSeen = new Set();
+
+function noteCookieValues(text) {
+  for (const match of (text ?? '').matchAll(/__Host-(?:refresh|csrf)_token=([^;,\s]+)/g)) {
+    tokensSeen.add(match[1]);
+  }
+}
+
+async function noteResponseTokens(response) {
+  const headers = await response.allHeaders();
+  noteCookieValues(headers['set-cookie']);
+  if (!(headers['content-type'] ?? '').startsWith('application/json')) {
+    return;
+  }
+  const body = await response.json();
+  for (const field of ['access_token', 'refresh_token', 'csrf_token']) {
+    if (typeof body?.[field] === 'string') {
+      tokensSeen.add(body[field]);
+    }
+  }
+}
+
+/**
  * A browser profile for one test: a new context that records every request
  * its pages send (method, URL, the page that sent it, the refresh cookie it
  * carried) and every response status.
@@ -46,12 +73,18 @@ export async function newProfile(browser) {
       .allHeaders()
       .then((headers) => {
         entry.cookie = headers.cookie ?? '';
+        noteCookieValues(entry.cookie);
+        const bearer = /^Bearer (.+)$/.exec(headers.authorization ?? '');
+        if (bearer !== null) {
+          tokensSeen.add(bearer[1]);
+        }
       })
       .catch(() => undefined);
     request
       .response()
       .then((response) => {
         entry.status = response?.status() ?? null;
+        return response === null ? undefined : noteResponseTokens(response);
       })
       .catch(() => undefined);
   });
