@@ -41,9 +41,9 @@ def client_credentials_token(issuer, client):
     return response.json()["access_token"]
 
 
-def rotate_keys_and_wait(issuer, client, deadline_secs=150):
-    """Runs `auth-server keys rotate`, then waits until the server signs with
-    a new key. Returns (token signed before, token signed after).
+def rotate_keys_and_wait(issuer, client, alg, deadline_secs=150):
+    """Run `auth-server keys rotate --alg ALG`, then wait until the server
+    signs with the new key. Returns (token signed before, token signed after).
 
     A new key signs nothing until the JWKS max-age plus the guards' refetch
     cooldown have passed, so this waits at least that long.
@@ -52,7 +52,7 @@ def rotate_keys_and_wait(issuer, client, deadline_secs=150):
     old_kid = unverified_parts(before)[0]["kid"]
     command = [env("INTEROP_AUTH_SERVER_BIN"), "--config", env("INTEROP_CONFIG")]
     subprocess.run(
-        command + ["keys", "rotate"],
+        command + ["keys", "rotate", "--alg", alg],
         check=True,
         timeout=60,
         stdout=subprocess.DEVNULL,

@@ -10,6 +10,9 @@ import requests
 from helpers import TIMEOUT, client_credentials_token, rotate_keys_and_wait
 
 AUDIENCE = os.environ.get("INTEROP_AUDIENCE", "api")
+# Every algorithm the server can sign with. PyJWT checks that the key from
+# the JWKS fits the algorithm in the header.
+ALGORITHMS = ["EdDSA", "ES256", "RS256"]
 REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"]
 
 
@@ -21,7 +24,7 @@ def verify(jwks_client, token, issuer, audience=AUDIENCE):
     return jwt.decode(
         token,
         key,
-        algorithms=["EdDSA"],
+        algorithms=ALGORITHMS,
         audience=audience,
         issuer=issuer,
         options={"require": REQUIRED_CLAIMS},
@@ -49,7 +52,6 @@ def test_user_access_token_verifies(issuer, metadata, public_client_id, user):
 
     claims = verify(jwt.PyJWKClient(metadata["jwks_uri"]), token, issuer)
 
-    assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
     assert claims["client_id"] == public_client_id
     assert claims["scope"] == "api"
     assert claims["sid"]
@@ -84,7 +86,9 @@ def test_tokens_verify_across_rotation(issuer, metadata, confidential):
     cached = jwt.PyJWKClient(metadata["jwks_uri"])
     verify(cached, client_credentials_token(issuer, confidential), issuer)
 
-    before, after = rotate_keys_and_wait(issuer, confidential)
+    # ES256 here and RS256 in the Node tests, so that both libraries also
+    # read our EC and RSA public keys.
+    before, after = rotate_keys_and_wait(issuer, confidential, "ES256")
 
     # A client that cached the old key set refetches on the unknown kid;
     # a new client sees both keys.
@@ -94,3 +98,4 @@ def test_tokens_verify_across_rotation(issuer, metadata, confidential):
     verify(fresh, after, issuer)
     kids = {key.key_id for key in fresh.get_signing_keys()}
     assert {jwt.get_unverified_header(t)["kid"] for t in (before, after)} <= kids
+    assert jwt.get_unverified_header(after)["alg"] == "ES256"

@@ -79,17 +79,17 @@ export function header(token) {
 }
 
 /**
- * Runs `auth-server keys rotate`, then waits until the server signs with a
- * new key; returns { before, after }, tokens signed by the old and the new
- * key. A new key signs nothing until the JWKS max-age plus the guards'
+ * Runs `auth-server keys rotate --alg ALG`, then waits until the server signs
+ * with the new key; returns { before, after }, tokens signed by the old and
+ * the new key. A new key signs nothing until the JWKS max-age plus the guards'
  * refetch cooldown have passed, so this takes at least that long.
  */
-export async function rotateKeysAndWait(deadlineMs = 150_000) {
+export async function rotateKeysAndWait(alg, deadlineMs = 150_000) {
   const before = await clientCredentialsToken();
   const oldKid = header(before).kid;
   execFileSync(
     env('INTEROP_AUTH_SERVER_BIN'),
-    ['--config', env('INTEROP_CONFIG'), 'keys', 'rotate'],
+    ['--config', env('INTEROP_CONFIG'), 'keys', 'rotate', '--alg', alg],
     { stdio: ['ignore', 'ignore', 'inherit'], timeout: 60_000 },
   );
   const deadline = Date.now() + deadlineMs;
