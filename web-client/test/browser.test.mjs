@@ -235,6 +235,7 @@ describe('the web client in Chromium', () => {
       const serverBefore = {
         refresh: auth.answered('POST', '/refresh').length,
         logout: auth.answered('POST', '/logout').length,
+        token: auth.answered('POST', '/token').length,
       };
       const firstHostile = requests.length;
 
@@ -271,8 +272,15 @@ describe('the web client in Chromium', () => {
       assert.ok(hostileRequests.length > 0);
       const refreshAnswers = auth.answered('POST', '/refresh').slice(serverBefore.refresh);
       const logoutAnswers = auth.answered('POST', '/logout').slice(serverBefore.logout);
-      const answers = JSON.stringify({ refresh: refreshAnswers, logout: logoutAnswers });
+      const tokenAnswers = auth.answered('POST', '/token').slice(serverBefore.token);
+      const answers = JSON.stringify({
+        refresh: refreshAnswers,
+        logout: logoutAnswers,
+        token: tokenAnswers,
+      });
       t.diagnostic(`server answers: ${answers}`);
+      // A login from a foreign origin would let it swap in its own session.
+      assert.deepEqual(tokenAnswers, [403]);
       for (const answer of refreshAnswers) {
         assert.ok(answer === 403 || answer === 401, `/refresh answered ${answer}`);
       }
