@@ -197,7 +197,9 @@ impl AuthServer {
                 let log = self.log_tail();
                 return Err(format!("auth-server exited with {status}; log:\n{log}"));
             }
-            if healthz_ok(self.port) {
+            // A 200 counts only while the child still runs: another test's
+            // server could hold the port this one failed to bind.
+            if healthz_ok(self.port) && self.child.as_mut().is_some_and(is_running) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(25));
@@ -299,6 +301,10 @@ fn base_env(port: u16, store: Store<'_>) -> Vec<(String, String)> {
         }
     }
     env
+}
+
+fn is_running(child: &mut Child) -> bool {
+    matches!(child.try_wait(), Ok(None))
 }
 
 /// Sends `GET /healthz` over a plain socket, so starting a server needs no

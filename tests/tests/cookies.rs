@@ -277,18 +277,23 @@ async fn foreign_origin_cannot_sign_up_or_log_in() {
         ("password", user.password.as_str()),
         ("client_id", WEB),
     ];
-    let login = api.send(
-        api.post("/token")
-            .header("Origin", FOREIGN_ORIGIN)
-            .form(&login_fields),
-    );
-    let login = login.await;
-    assert_eq!(login.status, 403, "{}", login.describe());
-    assert_clean_error(&login);
-    assert!(
-        login.set_cookies().is_empty(),
-        "a foreign origin got cookies"
-    );
+    let other_port = format!("http://127.0.0.1:{}", tests::free_port());
+    let lookalike = format!("{}.evil.example", api.origin());
+    for origin in [FOREIGN_ORIGIN, "null", &other_port, &lookalike] {
+        let request = api
+            .post("/token")
+            .header("Origin", origin)
+            .form(&login_fields);
+        let login = api.send(request).await;
+        assert_eq!(
+            login.status,
+            403,
+            "login from {origin}: {}",
+            login.describe()
+        );
+        assert_clean_error(&login);
+        assert!(login.set_cookies().is_empty(), "{origin} got cookies");
+    }
 
     let name = tests::unique_username("victim");
     let password = tests::strong_password();

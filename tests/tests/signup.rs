@@ -105,8 +105,27 @@ async fn password_must_have_8_to_128_characters() {
         .chars()
         .take(128)
         .collect::<String>();
+    // 128 characters in 192 bytes: the limit counts characters.
+    let wide: String = random_hex(32).chars().flat_map(|c| [c, 'ü']).collect();
+    let too_wide = format!("{wide}ü");
+    let reply = api
+        .signup(CLI, &tests::unique_username("pw"), &too_wide)
+        .await;
+    assert_eq!(
+        reply.status,
+        400,
+        "129 wide characters: {}",
+        reply.describe()
+    );
+    assert_field_error(&reply, "password");
+
     let unicode = format!("ß{}ü", random_hex(3));
-    for password in ["Zq7#mK2!", longest.as_str(), unicode.as_str()] {
+    for password in [
+        "Zq7#mK2!",
+        longest.as_str(),
+        unicode.as_str(),
+        wide.as_str(),
+    ] {
         let reply = api
             .signup(CLI, &tests::unique_username("pw"), password)
             .await;
