@@ -20,6 +20,7 @@ import {
   status,
   waitReady,
 } from './support/browser.mjs';
+import { RedisProcess } from './support/redis.mjs';
 import { DemoServer, HostileServer } from './support/web-servers.mjs';
 
 const binary =
@@ -63,8 +64,8 @@ function newUsername() {
 }
 
 /** Creates an account over plain HTTP (no browser, no Origin). */
-async function signUp(username) {
-  const response = await fetch(`${auth.url}/signup`, {
+async function signUp(username, server = auth) {
+  const response = await fetch(`${server.url}/signup`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ username, password: PASSWORD, client_id: 'web' }),
@@ -541,6 +542,47 @@ describe('the web client in Chromium', () => {
     assert.ok(blocked.retryAfterSecs > 0, 'Retry-After is exposed to the page');
     assert.equal(await status(page), 'logged out');
     await context.close();
+  });
+
+  test('a Redis outage during refresh does not log the user out', async (t) => {
+    // A server of its own, on a Redis this test stops and starts again.
+    const redis = new RedisProcess();
+    let server = null;
+    let context = null;
+    try {
+      await redis.start();
+      server = await AuthServer.start({ binary, redisUrl: redis.url, allowedOrigin: demo.origin });
+      demo.useAuthServer(server.url);
+      const username = newUsername();
+      await signUp(username, server);
+      let profile;
+      ({ context, ...profile } = await newProfile(browser));
+      const query = `?proactive=0&retries=40&server=${encodeURIComponent(server.url)}`;
+      const page = await openDemo(context, demo.origin, query);
+      const login = await page.evaluate(([u, p]) => demo.logIn(u, p), [username, PASSWORD]);
+      assert.deepEqual(login, { ok: true, value: undefined });
+      assert.equal(await page.evaluate(() => demo.callApi()), 200);
+      await expireSeenTokens();
+
+      await redis.stop();
+      const call = page.evaluate(() => demo.callApi());
+      const refresh = `${server.url}/refresh`;
+      await eventually(() => sent(profile.requests, 'POST', refresh).some((r) => r.status === 503));
+      await redis.start();
+
+      assert.equal(await call, 200);
+      const statuses = sent(profile.requests, 'POST', refresh).map((r) => r.status ?? 'failed');
+      t.diagnostic(`refresh statuses during the outage: ${statuses.join(' ')}`);
+      assert.equal(statuses.at(-1), 200);
+      assert.ok(!statuses.includes(401), 'an outage is never a 401');
+      assert.equal(await status(page), 'logged in');
+      const ended = await page.evaluate(() => demo.events.filter((e) => e.type === 'sessionended'));
+      assert.deepEqual(ended, []);
+    } finally {
+      await context?.close();
+      await server?.stop();
+      await redis.remove();
+    }
   });
 
   // Runs last: it checks the log of every test before it.

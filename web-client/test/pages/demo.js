@@ -1,14 +1,16 @@
 // The demo app: renders the session state and exposes `window.demo` for the
 // browser tests. Query parameters tune the client for a test:
-// proactive=0 turns proactive refresh off, leeway=N sets its lead time.
+// proactive=0 turns proactive refresh off, leeway=N sets its lead time,
+// retries=N sets the refresh retries, server=URL picks a registered server.
 import { AuthClient, AuthError } from '/web-client/index.js';
 
 const params = new URLSearchParams(location.search);
-const config = await (await fetch('/config.json')).json();
+const config = await (await fetch(`/config.json${location.search}`)).json();
 const auth = new AuthClient({
   authServer: config.authServer,
   proactiveRefresh: params.get('proactive') !== '0',
   refreshLeewaySecs: Number(params.get('leeway') ?? '30'),
+  networkRetries: Number(params.get('retries') ?? '4'),
   retryBaseDelayMs: 50,
   retryMaxDelayMs: 200,
 });

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const pagesDir = join(here, '..', 'pages');
@@ -64,6 +64,7 @@ function close(server) {
 export class DemoServer {
   constructor() {
     this.authServer = null;
+    this.jwksByIssuer = new Map();
     this.seen = new Set();
     this.expired = new Set();
     this.apiAnswers = [];
@@ -79,16 +80,21 @@ export class DemoServer {
     return this.port;
   }
 
-  /** Points the pages and the API at the auth server. */
+  /**
+   * Registers an auth server: the API accepts its tokens, and a page opened
+   * with `?server=URL` uses it. The first one registered is the default.
+   */
   useAuthServer(url) {
-    this.authServer = url;
-    this.jwks = createRemoteJWKSet(new URL('/.well-known/jwks.json', url));
+    this.authServer ??= url;
+    this.jwksByIssuer.set(url, createRemoteJWKSet(new URL('/.well-known/jwks.json', url)));
   }
 
   async #handle(req, res) {
     const url = new URL(req.url, this.origin);
     if (url.pathname === '/config.json') {
-      return sendJson(res, 200, { authServer: this.authServer });
+      const chosen = url.searchParams.get('server');
+      const authServer = this.jwksByIssuer.has(chosen) ? chosen : this.authServer;
+      return sendJson(res, 200, { authServer });
     }
     if (url.pathname === '/api/me' && req.method === 'GET') {
       return this.#api(req, res);
@@ -134,8 +140,14 @@ export class DemoServer {
     }
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, this.jwks, {
-        issuer: this.authServer,
+      // The issuer picks the key set; jwtVerify then checks it again.
+      const issuer = decodeJwt(token).iss;
+      const jwks = this.jwksByIssuer.get(issuer);
+      if (jwks === undefined) {
+        return reject('unknown issuer');
+      }
+      ({ payload } = await jwtVerify(token, jwks, {
+        issuer,
         audience: 'api',
         typ: 'at+jwt',
         algorithms: ['EdDSA', 'ES256'],
