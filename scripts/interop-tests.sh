@@ -174,7 +174,7 @@ server_pid=$!
 issuer="http://127.0.0.1:$port"
 wait_for auth-server python3 -c "
 import sys, urllib.request
-sys.exit(urllib.request.urlopen('$issuer/healthz', timeout=1).status != 200)"
+sys.exit(urllib.request.urlopen('$issuer/readyz', timeout=3).status != 200)"
 
 # --- tests -----------------------------------------------------------------
 
