@@ -9,6 +9,9 @@ use tokio::sync::Barrier;
 
 const PARALLEL_REFRESHES: usize = 100;
 const LOGOUT_RACES: usize = 25;
+const PARALLEL_SIGNUPS: usize = 10;
+
+on_each_store!(parallel_signups_create_one_account);
 
 on_each_store!(
     parallel_refreshes_yield_one_successor,
@@ -110,6 +113,34 @@ async fn refresh_racing_logout_leaves_nothing(kind: StoreKind) {
         }
     }
     eprintln!("the refresh finished first in {refresh_won} of {LOGOUT_RACES} races");
+}
+
+async fn parallel_signups_create_one_account(kind: StoreKind) {
+    let stack = Stack::start(kind);
+    let api = stack.api();
+    let name = tests::unique_username("race");
+    let barrier = Arc::new(Barrier::new(PARALLEL_SIGNUPS));
+    let mut tasks = Vec::new();
+    for _ in 0..PARALLEL_SIGNUPS {
+        let (api, name, barrier) = (api.clone(), name.clone(), Arc::clone(&barrier));
+        tasks.push(tokio::spawn(async move {
+            let password = tests::strong_password();
+            barrier.wait().await;
+            api.signup(tests::client::CLI, &name, &password).await
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        let reply = task.await.expect("sign-up task");
+        match reply.status {
+            201 => created += 1,
+            409 => {
+                assert_clean_error(&reply);
+            }
+            _ => panic!("unexpected sign-up answer: {}", reply.describe()),
+        }
+    }
+    assert_eq!(created, 1, "{created} accounts for one username");
 }
 
 /// Spawns a refresh (or, with `logout`, a logout) of `token` that starts

@@ -40,6 +40,28 @@ async fn browser_cookies_carry_required_flags() {
 }
 
 #[tokio::test]
+async fn refresh_cookie_max_age_slides_with_use() {
+    let env = [
+        ("AUTH__TOKENS__REFRESH_IDLE_TTL_SECS", "3600"),
+        ("AUTH__TOKENS__SESSION_MAX_TTL_SECS", "7200"),
+    ];
+    let stack = Stack::start_with(StoreKind::Redis, &env);
+    let api = stack.api();
+    let (_, session) = api.new_browser_user().await;
+
+    // Three seconds after sign-up a refresh starts the idle lifetime over.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reply = api.refresh_browser(&session).await;
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    let max_age = reply.set_cookie(REFRESH_COOKIE).and_then(|c| c.max_age());
+    let max_age = max_age.expect("Max-Age");
+    assert!(
+        (3599..=3600).contains(&max_age),
+        "Max-Age {max_age}, expected a full 3600 s"
+    );
+}
+
+#[tokio::test]
 async fn refresh_cookie_max_age_is_remaining_lifetime() {
     let env = [
         ("AUTH__TOKENS__REFRESH_IDLE_TTL_SECS", "3600"),

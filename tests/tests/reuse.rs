@@ -17,6 +17,7 @@ on_each_store!(
     replay_of_older_generation_revokes_session,
     replay_without_grace_window_revokes_session,
     grace_replays_are_capped_and_audited,
+    reuse_spares_other_sessions_of_user,
 );
 
 async fn grace_replay_returns_same_successor(kind: StoreKind) {
@@ -193,6 +194,28 @@ async fn grace_replays_are_capped_and_audited(kind: StoreKind) {
         .filter(|line| line.contains(r#""target":"audit""#) && line.contains("replay"))
         .count();
     assert_eq!(audited, replayed, "audit events for {replayed} replays");
+}
+
+async fn reuse_spares_other_sessions_of_user(kind: StoreKind) {
+    let stack = Stack::start(kind);
+    let api = stack.api();
+    let (user, first) = api.new_native_user().await;
+    let bystander = api.login_native(&user).await;
+    let a = first.refresh();
+    let b = api.refresh_native(&a).await.tokens().refresh();
+
+    let thief = api.from_address(OTHER_ADDRESS);
+    let replay = thief.refresh_native(&a).await;
+    assert_eq!(replay.status, 400, "{}", replay.describe());
+    assert_revoked(&api, &b).await;
+
+    let other = api.refresh_native(&bystander.refresh()).await;
+    assert_eq!(
+        other.status,
+        200,
+        "reuse ended another session: {}",
+        other.describe()
+    );
 }
 
 /// Signs up a native user and refreshes once: returns the first refresh

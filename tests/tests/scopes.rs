@@ -33,6 +33,30 @@ async fn admin_scope_is_invalid_for_ordinary_user() {
 }
 
 #[tokio::test]
+async fn refresh_never_widens_scope() {
+    let stack = Stack::start(StoreKind::Redis);
+    let api = stack.api();
+    let (_, tokens) = api.new_native_user().await;
+    let fields = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", &tokens.refresh()),
+        ("client_id", CLI),
+        ("scope", "api admin"),
+    ];
+    let reply = api.post_form("/token", &fields).await;
+    if reply.status == 200 {
+        let scope = reply.tokens().scope.unwrap_or_default();
+        assert!(
+            !scope.split(' ').any(|s| s == "admin"),
+            "refresh granted {scope:?}"
+        );
+    } else {
+        assert_eq!(reply.status, 400, "{}", reply.describe());
+        assert_eq!(assert_clean_error(&reply), "invalid_scope");
+    }
+}
+
+#[tokio::test]
 async fn granted_scope_defaults_to_api() {
     let stack = Stack::start(StoreKind::Redis);
     let api = stack.api();
