@@ -297,6 +297,31 @@ export class AuthClient extends EventTarget {
   }
 
   /**
+   * Changes the user's password with `POST /password`. The server revokes
+   * every other session of the user and keeps this one. Rejects with
+   * `invalid_grant` for a wrong current password and `invalid_request` for
+   * a new password that breaks the sign-up rules.
+   */
+  async changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    const body = JSON.stringify({ current_password: currentPassword, new_password: newPassword });
+    const send = (token: string): Promise<Response> =>
+      this.#call('/password', {
+        body,
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      });
+    const token = await this.getAccessToken();
+    let response = await send(token);
+    if (response.status === 401) {
+      await response.body?.cancel();
+      response = await send(await this.#tokenAfterRejection(token));
+    }
+    if (!response.ok) {
+      throw await errorFromResponse(response);
+    }
+    await response.body?.cancel();
+  }
+
+  /**
    * Returns a valid access token: the current one, or a new one when it has
    * expired. For the rare caller that cannot use {@link AuthClient.fetch},
    * such as a WebSocket handshake.

@@ -524,8 +524,8 @@ describe('the web client in Chromium', () => {
   // TODO: drop `todo` once the server throttles failed logins (429 with Retry-After).
   const throttling = { todo: 'login throttling is not in the server yet' };
   test('the page sees a throttled login as 429 with the time to wait', throttling, async () => {
+    // No such account: the counters key on the username all the same.
     const username = newUsername();
-    await signUp(username);
     const { context } = await newProfile(browser);
     const page = await openDemo(context, demo.origin, '?proactive=0');
     const attempts = [];
@@ -585,6 +585,51 @@ describe('the web client in Chromium', () => {
     }
   });
 
+  test('a password change ends the sessions of other devices', async () => {
+    const username = newUsername();
+    await signUp(username);
+    const devices = [];
+    for (let i = 0; i < 2; i += 1) {
+      const { context } = await newProfile(browser);
+      const page = await openDemo(context, demo.origin, '?proactive=0');
+      const login = await page.evaluate(([u, p]) => demo.logIn(u, p), [username, PASSWORD]);
+      assert.deepEqual(login, { ok: true, value: undefined });
+      devices.push({ context, page });
+    }
+    const [mine, other] = devices;
+    const newPassword = 'amber lighthouse quartz 93';
+
+    const wrong = await mine.page.evaluate(
+      ([c, n]) => demo.changePassword(c, n),
+      ['not the password 2', newPassword],
+    );
+    assert.equal(wrong.code, 'invalid_grant');
+    assert.equal(wrong.status, 400);
+    const changed = await mine.page.evaluate(
+      ([c, n]) => demo.changePassword(c, n),
+      [PASSWORD, newPassword],
+    );
+    assert.deepEqual(changed, { ok: true, value: undefined });
+
+    // This device keeps its session; the other one loses it at its next refresh.
+    assert.deepEqual(await mine.page.evaluate(() => demo.refresh()), { ok: true, value: 'ok' });
+    const refused = await other.page.evaluate(() => demo.refresh());
+    assert.equal(refused.ok, false);
+    assert.equal(await status(other.page), 'logged out');
+    const events = await other.page.evaluate(() =>
+      demo.events.map((e) => e.type + ' ' + (e.detail.reason ?? '')),
+    );
+    assert.equal(events.at(-1), 'sessionended refresh_rejected');
+
+    const old = await other.page.evaluate(([u, p]) => demo.logIn(u, p), [username, PASSWORD]);
+    assert.equal(old.code, 'invalid_grant');
+    const again = await other.page.evaluate(([u, p]) => demo.logIn(u, p), [username, newPassword]);
+    assert.deepEqual(again, { ok: true, value: undefined });
+    for (const { context } of devices) {
+      await context.close();
+    }
+  });
+
   // Runs last: it checks the log of every test before it.
   test('the server log contains no token or password of this run', async (t) => {
     t.diagnostic(`${tokensSeen.size} token values checked against ${auth.lines.length} log lines`);
@@ -595,5 +640,6 @@ describe('the web client in Chromium', () => {
       assert.ok(!log.includes(token), `the server log contains a token: ${token.slice(0, 8)}…`);
     }
     assert.ok(!log.includes(PASSWORD), 'the server log contains the password');
+    assert.ok(!log.includes('amber lighthouse quartz'), 'the server log contains a new password');
   });
 });

@@ -93,6 +93,7 @@ window.demo = {
   signUp: (u, p) => settle(auth.signUp(u, p)),
   logIn: (u, p) => settle(auth.logIn(u, p)),
   logOut: () => settle(auth.logOut()),
+  changePassword: (current, next) => settle(auth.changePassword(current, next)),
   refresh: () => settle(auth.refresh().then(() => 'ok')),
   storage: () => ({ local: localStorage.length, session: sessionStorage.length }),
 };
