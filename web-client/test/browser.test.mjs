@@ -571,6 +571,14 @@ describe('the web client in Chromium', () => {
       await redis.start();
 
       assert.equal(await call, 200);
+      const unavailable = sent(profile.requests, 'POST', refresh).find((r) => r.status === 503);
+      const headers = unavailable.responseHeaders ?? {};
+      assert.equal(
+        headers['access-control-allow-origin'],
+        demo.origin,
+        'the page can read the 503',
+      );
+      assert.match(headers['retry-after'] ?? '', /^\d+$/);
       const statuses = sent(profile.requests, 'POST', refresh).map((r) => r.status ?? 'failed');
       t.diagnostic(`refresh statuses during the outage: ${statuses.join(' ')}`);
       assert.equal(statuses.at(-1), 200);

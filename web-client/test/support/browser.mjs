@@ -40,8 +40,9 @@ function noteCookieValues(text) {
   }
 }
 
-async function noteResponseTokens(response) {
+async function noteResponse(entry, response) {
   const headers = await response.allHeaders();
+  entry.responseHeaders = headers;
   noteCookieValues(headers['set-cookie']);
   if (!(headers['content-type'] ?? '').startsWith('application/json')) {
     return;
@@ -57,7 +58,7 @@ async function noteResponseTokens(response) {
 /**
  * A browser profile for one test: a new context that records every request
  * its pages send (method, URL, the page that sent it, the refresh cookie it
- * carried) and every response status.
+ * carried) and the status and headers of every response.
  */
 export async function newProfile(browser) {
   const context = await browser.newContext();
@@ -84,7 +85,7 @@ export async function newProfile(browser) {
       .response()
       .then((response) => {
         entry.status = response?.status() ?? null;
-        return response === null ? undefined : noteResponseTokens(response);
+        return response === null ? undefined : noteResponse(entry, response);
       })
       .catch(() => undefined);
   });
