@@ -57,9 +57,9 @@ function close(server) {
 /**
  * The demo app. Its API returns the token's subject for `GET /api/me` when
  * the token verifies against the auth server's JWKS and has not been marked
- * expired; `POST /__test/expire-seen` marks every token seen so far as
- * expired, which is how a test gives the page an expired access token
- * without waiting a minute.
+ * expired. `POST /__test/expire-seen` marks every token seen so far as
+ * expired, so a test can give the page an expired access token without
+ * waiting a minute.
  */
 export class DemoServer {
   constructor() {
