@@ -237,6 +237,7 @@ describe('the web client in Chromium', () => {
         refresh: auth.answered('POST', '/refresh').length,
         logout: auth.answered('POST', '/logout').length,
         token: auth.answered('POST', '/token').length,
+        signup: auth.answered('POST', '/signup').length,
       };
       const firstHostile = requests.length;
 
@@ -260,7 +261,7 @@ describe('the web client in Chromium', () => {
       ]) {
         assert.deepEqual(byName[name], { name, outcome: 'error', error: 'TypeError' }, name);
       }
-      for (const name of ['no-cors refresh', 'no-cors logout', 'no-cors token']) {
+      for (const name of ['no-cors refresh', 'no-cors logout', 'no-cors token', 'no-cors signup']) {
         assert.equal(byName[name].outcome, 'response', name);
         assert.equal(byName[name].type, 'opaque', name);
         assert.equal(byName[name].body, '', `${name}: nothing readable`);
@@ -274,14 +275,17 @@ describe('the web client in Chromium', () => {
       const refreshAnswers = auth.answered('POST', '/refresh').slice(serverBefore.refresh);
       const logoutAnswers = auth.answered('POST', '/logout').slice(serverBefore.logout);
       const tokenAnswers = auth.answered('POST', '/token').slice(serverBefore.token);
+      const signupAnswers = auth.answered('POST', '/signup').slice(serverBefore.signup);
       const answers = JSON.stringify({
         refresh: refreshAnswers,
         logout: logoutAnswers,
         token: tokenAnswers,
+        signup: signupAnswers,
       });
       t.diagnostic(`server answers: ${answers}`);
       // A login from a foreign origin would let it swap in its own session.
       assert.deepEqual(tokenAnswers, [403]);
+      assert.deepEqual(signupAnswers, [403]);
       for (const answer of refreshAnswers) {
         assert.ok(answer === 403 || answer === 401, `/refresh answered ${answer}`);
       }

@@ -85,6 +85,16 @@ window.attack = async (authServer) => {
       }),
     }),
   );
+  await add('no-cors signup', () =>
+    post('/signup', {
+      mode: 'no-cors',
+      body: new URLSearchParams({
+        username: `hostile-${Date.now()}`,
+        password: 'hostile page password 7',
+        client_id: 'web',
+      }),
+    }),
+  );
   const forms = {
     refresh: await submitForm(`${authServer}/refresh`, { client_id: 'web', csrf_token: csrf }),
     logout: await submitForm(`${authServer}/logout`, { client_id: 'web', csrf_token: csrf }),
