@@ -88,3 +88,10 @@ pub fn password_changed(
     tracing::info!(target: "audit", event = "password_change", user = %user, session = %session,
         revoked_sessions = revoked, ip = %context.ip, user_agent = %context.user_agent);
 }
+
+/// A login refused by throttling before its password was checked.
+pub fn login_throttled(username: &str, client_id: &str, context: &ClientContext) {
+    let username: String = username.chars().take(64).collect();
+    tracing::warn!(target: "audit", event = "login_throttled", username = %username, client_id,
+        ip = %context.ip, user_agent = %context.user_agent);
+}

@@ -1,6 +1,7 @@
 //! [`AnyStore`]: the store chosen at start-up, dispatched without boxing.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crate::metrics::Metrics;
 use crate::store::memory::MemoryStore;
@@ -11,6 +12,49 @@ use crate::store::*;
 pub struct AnyStore {
     inner: Inner,
     metrics: Arc<Metrics>,
+    counters: MemoryCounters,
+}
+
+/// Throttle counters of the memory store: name to (count, window end in ms).
+#[derive(Default)]
+struct MemoryCounters(Mutex<HashMap<String, (u64, i64)>>);
+
+impl MemoryCounters {
+    fn now_ms() -> i64 {
+        crate::clock::Clock::System.now_ms()
+    }
+
+    fn hit(&self, name: &str, window_ms: i64) -> (u64, i64) {
+        let now = Self::now_ms();
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Expired windows are dropped on the way, so the map stays bounded
+        // by the counters of one window.
+        if map.len() > 10_000 {
+            map.retain(|_, (_, end)| *end > now);
+        }
+        let entry = map.entry(name.to_owned()).or_insert((0, now + window_ms));
+        if entry.1 <= now {
+            *entry = (0, now + window_ms);
+        }
+        entry.0 += 1;
+        (entry.0, entry.1 - now)
+    }
+
+    fn peek(&self, name: &str) -> (u64, i64) {
+        let now = Self::now_ms();
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(name) {
+            Some((count, end)) if *end > now => (*count, end - now),
+            _ => (0, -2),
+        }
+    }
+
+    fn reset(&self, name: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+    }
 }
 
 /// Only one store exists per process, so the size difference between the
@@ -24,17 +68,49 @@ enum Inner {
 impl AnyStore {
     /// Wraps the in-memory store.
     pub fn memory(store: MemoryStore, metrics: Arc<Metrics>) -> Self {
+        let counters = MemoryCounters::default();
         Self {
             inner: Inner::Memory(store),
             metrics,
+            counters,
         }
     }
 
     /// Wraps the Redis store.
     pub fn redis(store: RedisStore, metrics: Arc<Metrics>) -> Self {
+        let counters = MemoryCounters::default();
         Self {
             inner: Inner::Redis(store),
             metrics,
+            counters,
+        }
+    }
+
+    /// Adds one to throttle counter `name` and returns the count and the
+    /// milliseconds left in its window.
+    pub async fn hit_counter(&self, name: &str, window_ms: i64) -> StoreResult<(u64, i64)> {
+        match &self.inner {
+            Inner::Memory(_) => Ok(self.counters.hit(name, window_ms)),
+            Inner::Redis(store) => store.hit_counter(name, window_ms).await,
+        }
+    }
+
+    /// Reads throttle counter `name` as (count, milliseconds left).
+    pub async fn peek_counter(&self, name: &str) -> StoreResult<(u64, i64)> {
+        match &self.inner {
+            Inner::Memory(_) => Ok(self.counters.peek(name)),
+            Inner::Redis(store) => store.peek_counter(name).await,
+        }
+    }
+
+    /// Deletes throttle counter `name`.
+    pub async fn reset_counter(&self, name: &str) -> StoreResult<()> {
+        match &self.inner {
+            Inner::Memory(_) => {
+                self.counters.reset(name);
+                Ok(())
+            }
+            Inner::Redis(store) => store.reset_counter(name).await,
         }
     }
 }

@@ -48,6 +48,7 @@ struct RawSettings {
     users: RawUsers,
     security: RawSecurity,
     keys: RawKeys,
+    throttle: RawThrottle,
     log: RawLog,
 }
 
@@ -55,6 +56,7 @@ struct RawSettings {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     bind: String,
+    trusted_proxies: Vec<String>,
     allowed_origins: Option<Vec<String>>,
     workers: Option<usize>,
 }
@@ -104,6 +106,18 @@ struct RawSecurity {
     key_encryption_key: Option<String>,
     password_hash_threads: Option<usize>,
     password_hash_queue: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawThrottle {
+    window_secs: u64,
+    max_failures_per_user_ip: u64,
+    max_failures_per_ip: u64,
+    user_failures_before_delay: u64,
+    user_max_delay_ms: u64,
+    signups_per_ip: u64,
+    signup_window_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -222,6 +236,10 @@ pub struct Settings {
     pub issuer: String,
     /// Origins allowed to call cookie-setting endpoints.
     pub allowed_origins: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Login and sign-up throttling limits.
+    pub throttle: crate::throttle::Limits,
     /// HTTP worker threads; `None` means one per core.
     pub workers: Option<usize>,
     /// Store backend.
@@ -300,6 +318,7 @@ impl Settings {
             .list_separator(",")
             .with_list_parse_key("http.allowed_origins")
             .with_list_parse_key("users.default_scopes")
+            .with_list_parse_key("http.trusted_proxies")
             .try_parsing(true)
             .source(Some(vars));
         let raw: RawSettings = builder
@@ -337,6 +356,14 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, Co
     b = set(b, "keys.reload_interval_secs", 10.into())?;
     b = set(b, "keys.guard_cooldown_secs", 30.into())?;
     b = set(b, "keys.guard_leeway_secs", 30.into())?;
+    b = set(b, "http.trusted_proxies", Vec::<String>::new().into())?;
+    b = set(b, "throttle.window_secs", 900.into())?;
+    b = set(b, "throttle.max_failures_per_user_ip", 5.into())?;
+    b = set(b, "throttle.max_failures_per_ip", 50.into())?;
+    b = set(b, "throttle.user_failures_before_delay", 5.into())?;
+    b = set(b, "throttle.user_max_delay_ms", 4000.into())?;
+    b = set(b, "throttle.signups_per_ip", 20.into())?;
+    b = set(b, "throttle.signup_window_secs", 3600.into())?;
     b = set(b, "log.format", "json".into())?;
     b = set(b, "log.filter", "info".into())?;
     Ok(b)
@@ -465,6 +492,14 @@ fn validate(raw: RawSettings) -> Result<Settings, ConfigError> {
         issuer,
         allowed_origins,
         workers: raw.http.workers,
+        trusted_proxies: raw
+            .http
+            .trusted_proxies
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| parse_network(p.trim()))
+            .collect::<Result<Vec<_>, _>>()?,
+        throttle: validate_throttle(&raw.throttle)?,
         store,
         store_timeout_ms: in_range("store.timeout_ms", raw.store.timeout_ms, 10, 60_000)? as u64,
         access_ttl_secs,
@@ -503,6 +538,55 @@ fn validate(raw: RawSettings) -> Result<Settings, ConfigError> {
         log_format: raw.log.format,
         log_filter: raw.log.filter,
         ephemeral,
+    })
+}
+
+fn parse_network(text: &str) -> Result<ipnet::IpNet, ConfigError> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            invalid(
+                "http.trusted_proxies",
+                format!("`{text}` is not an IP address or CIDR"),
+            )
+        })
+}
+
+fn validate_throttle(raw: &RawThrottle) -> Result<crate::throttle::Limits, ConfigError> {
+    Ok(crate::throttle::Limits {
+        window_ms: in_range("throttle.window_secs", raw.window_secs, 1, 86_400)? * 1000,
+        per_user_ip: in_range(
+            "throttle.max_failures_per_user_ip",
+            raw.max_failures_per_user_ip,
+            1,
+            10_000,
+        )? as u64,
+        per_ip: in_range(
+            "throttle.max_failures_per_ip",
+            raw.max_failures_per_ip,
+            1,
+            1_000_000,
+        )? as u64,
+        user_free: in_range(
+            "throttle.user_failures_before_delay",
+            raw.user_failures_before_delay,
+            0,
+            10_000,
+        )? as u64,
+        user_max_delay: std::time::Duration::from_millis(in_range(
+            "throttle.user_max_delay_ms",
+            raw.user_max_delay_ms,
+            0,
+            30_000,
+        )? as u64),
+        signups_per_ip: in_range("throttle.signups_per_ip", raw.signups_per_ip, 1, 1_000_000)?
+            as u64,
+        signup_window_ms: in_range(
+            "throttle.signup_window_secs",
+            raw.signup_window_secs,
+            1,
+            86_400,
+        )? * 1000,
     })
 }
 

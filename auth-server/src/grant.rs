@@ -18,6 +18,7 @@ use crate::keys::Keys;
 use crate::password::{CredentialError, HashError, PasswordHasherPool, normalize_username};
 use crate::refresh_token::RefreshToken;
 use crate::store::*;
+use crate::throttle;
 
 /// Why a grant failed. The HTTP layer maps each kind to one status and
 /// RFC 6749 error code; the descriptions are safe to show a client.
@@ -47,6 +48,9 @@ pub enum GrantError {
     /// The request's origin or CSRF token does not match.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Too many attempts from this client; retry after the given seconds.
+    #[error("too many attempts; retry later")]
+    TooManyRequests(u64),
     /// A dependency is down or overloaded; retry later.
     #[error("{0}")]
     Unavailable(&'static str),
@@ -137,6 +141,10 @@ impl Grants {
         context: ClientContext,
     ) -> Result<Issued, GrantError> {
         require_grant(client, GrantType::Password)?;
+        let limits = &self.settings.throttle;
+        if let Err(limited) = throttle::sign_up(&self.store, limits, &context.ip).await? {
+            return Err(GrantError::TooManyRequests(limited.retry_after_secs));
+        }
         let name = crate::password::validate_username(username)?;
         crate::password::validate_password(&password, &name)?;
         let scope = grant_scope(None, client, &self.settings.default_user_scopes)?;
@@ -169,6 +177,15 @@ impl Grants {
     ) -> Result<Issued, GrantError> {
         require_grant(client, GrantType::Password)?;
         let name = normalize_username(username.trim());
+        let limits = &self.settings.throttle;
+        match throttle::before_login(&self.store, limits, &name, &context.ip).await? {
+            Err(limited) => {
+                audit::login_throttled(&name, &client.id, &context);
+                return Err(GrantError::TooManyRequests(limited.retry_after_secs));
+            }
+            Ok(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Ok(_) => {}
+        }
         let user = if name.is_empty() || name.len() > 256 {
             None
         } else {
@@ -182,9 +199,11 @@ impl Grants {
             Some(user) if verified => user,
             _ => {
                 audit::login_failed(&name, &client.id, &context);
+                throttle::login_failed(&self.store, limits, &name, &context.ip).await?;
                 return Err(GrantError::InvalidGrant("invalid username or password"));
             }
         };
+        throttle::login_succeeded(&self.store, &name, &context.ip).await?;
         let scope = grant_scope(requested_scope, client, &user.scopes)?;
         audit::login(&user.id, &client.id, &context);
         let issued = self.start_session(&user, client, scope, context).await?;

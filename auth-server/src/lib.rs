@@ -23,3 +23,4 @@ pub mod revocation;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod throttle;

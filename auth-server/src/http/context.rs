@@ -1,7 +1,12 @@
 //! What a request says about its sender: IP address, user agent, origin.
 
-use actix_web::HttpRequest;
+use std::net::IpAddr;
+
 use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use ipnet::IpNet;
+
+use crate::grant::Grants;
 
 use crate::store::ClientContext;
 
@@ -9,13 +14,22 @@ use crate::store::ClientContext;
 /// boundary.
 const MAX_USER_AGENT: usize = 256;
 
-/// The peer's IP address and user agent. The peer address is the TCP peer:
-/// `X-Forwarded-For` is not believed.
+/// The client's IP address and user agent.
+///
+/// The IP address is the TCP peer's, unless the peer is a trusted proxy
+/// (`http.trusted_proxies`, empty by default): then `X-Forwarded-For` is
+/// read from the right, skipping trusted proxies, and the first other
+/// address is the client. Nothing to the left of it is believed, since a
+/// client can write anything there.
 pub fn client_context(req: &HttpRequest) -> ClientContext {
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
+    let trusted = req
+        .app_data::<web::Data<Grants>>()
+        .map(|g| g.settings.trusted_proxies.as_slice())
         .unwrap_or_default();
+    let ip = match req.peer_addr() {
+        Some(peer) => client_ip(peer.ip(), req, trusted).to_string(),
+        None => String::new(),
+    };
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -25,6 +39,29 @@ pub fn client_context(req: &HttpRequest) -> ClientContext {
         ip,
         user_agent: truncate(user_agent, MAX_USER_AGENT),
     }
+}
+
+fn client_ip(peer: IpAddr, req: &HttpRequest, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    let hops = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok());
+    let addresses: Vec<&str> = hops.flat_map(|v| v.split(',')).map(str::trim).collect();
+    for hop in addresses.iter().rev() {
+        let Ok(ip) = hop.parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    client
 }
 
 fn truncate(mut text: String, max: usize) -> String {

@@ -49,6 +49,7 @@ impl ApiError {
                     G::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope"),
                     G::UsernameTaken => (StatusCode::CONFLICT, "username_taken"),
                     G::Forbidden(_) => (StatusCode::FORBIDDEN, "access_denied"),
+                    G::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
                     G::Unavailable(_) => {
                         (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
                     }
@@ -97,6 +98,12 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code, description) = self.parts();
-        error_response(status, code, &description)
+        let mut response = error_response(status, code, &description);
+        if let ApiError::Grant(GrantError::TooManyRequests(secs)) = self {
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }

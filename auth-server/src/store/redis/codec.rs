@@ -33,6 +33,10 @@ impl KeySpace {
         }
     }
 
+    pub(super) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     pub(super) fn user(&self, user: &UserId) -> String {
         format!("{}{{{user}}}:u", self.prefix)
     }

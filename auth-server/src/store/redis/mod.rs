@@ -11,10 +11,11 @@
 
 mod codec;
 mod conn;
+mod counters;
 
 use std::time::Duration;
 
-use redis::{Script, Value};
+use redis::{Script, ServerErrorKind, Value};
 
 use self::codec::{Fields, KeySpace};
 use self::conn::Conn;
@@ -62,6 +63,8 @@ pub struct RedisStore {
     keys: KeySpace,
     scripts: Scripts,
     timeout: Duration,
+    /// Replicas that must acknowledge a rotation (0: no `WAIT`).
+    replica_acks: u32,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -74,6 +77,7 @@ impl std::fmt::Debug for RedisStore {
             .field("mode", &mode)
             .field("keys", &self.keys)
             .field("timeout", &self.timeout)
+            .field("replica_acks", &self.replica_acks)
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +90,9 @@ impl RedisStore {
     /// for a cluster. Every key starts with `key_prefix`, which must not
     /// contain `{` or `}` (they would change the cluster hash tags).
     /// `timeout` bounds every call, connecting included.
+    ///
+    /// On a cluster whose masters have replicas, rotations wait for one
+    /// replica (see [`RedisStore::with_replica_acks`]).
     pub async fn connect(url: &str, key_prefix: &str, timeout: Duration) -> StoreResult<Self> {
         if key_prefix.contains(['{', '}']) {
             return Err(StoreError::Unavailable(
@@ -93,14 +100,48 @@ impl RedisStore {
             ));
         }
         let conn = conn::open(url, timeout).await?;
-        let store = Self {
+        let mut store = Self {
             conn,
             keys: KeySpace::new(key_prefix),
             scripts: Scripts::new(),
             timeout,
+            replica_acks: 0,
         };
         store.ping().await?;
+        if matches!(store.conn, Conn::Cluster(_)) && store.cluster_has_replicas().await? {
+            store.replica_acks = 1;
+        }
         Ok(store)
+    }
+
+    /// Sets how many replicas must acknowledge a rotation before it counts
+    /// (0 turns the wait off). The script and a `WAIT` travel in one
+    /// pipeline, so a refresh stays one round trip; `WAIT` gives up after
+    /// half the store timeout, and a rotation that too few replicas
+    /// acknowledged is reported as [`StoreError::Unavailable`], so that a
+    /// failover cannot lose a successor the client already holds. While a
+    /// shard has fewer live replicas than this, its rotations fail.
+    pub fn with_replica_acks(mut self, replicas: u32) -> Self {
+        self.replica_acks = replicas;
+        self
+    }
+
+    /// Whether any master of the cluster has a replica.
+    async fn cluster_has_replicas(&self) -> StoreResult<bool> {
+        let nodes: String = self
+            .run(|mut conn| async move {
+                redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(nodes.lines().any(|line| {
+            let flags = line.split_whitespace().nth(2).unwrap_or("");
+            flags
+                .split(',')
+                .any(|flag| flag == "slave" || flag == "replica")
+        }))
     }
 
     async fn run<T, F, Fut>(&self, op: F) -> StoreResult<T>
@@ -299,30 +340,61 @@ impl Store for RedisStore {
     }
 
     async fn rotate(&self, req: &RotateRequest) -> StoreResult<RotateOutcome> {
-        let user_key = self.keys.user(&req.user);
-        let session_key = self.keys.session(&req.user, &req.session);
-        let index_key = self.keys.index(&req.user);
-        let reply: Value = self
-            .run(|mut conn| {
-                let mut call = self.scripts.rotate.key(&user_key);
-                call.key(&session_key)
-                    .key(&index_key)
-                    .arg(&req.session.0[..])
-                    .arg(&req.client_id)
-                    .arg(req.presented_generation)
-                    .arg(&req.presented_hash[..])
-                    .arg(&req.new_hash[..])
-                    .arg(&req.sealed_successor)
-                    .arg(req.now_ms)
-                    .arg(&req.context.ip)
-                    .arg(&req.context.user_agent)
-                    .arg(req.grace_ms)
-                    .arg(req.idle_ttl_ms)
-                    .arg(req.max_replays);
-                async move { call.invoke_async(&mut conn).await }
+        let mut eval = redis::cmd("EVALSHA");
+        eval.arg(self.scripts.rotate.get_hash())
+            .arg(3)
+            .arg(self.keys.user(&req.user))
+            .arg(self.keys.session(&req.user, &req.session))
+            .arg(self.keys.index(&req.user))
+            .arg(&req.session.0[..])
+            .arg(&req.client_id)
+            .arg(req.presented_generation)
+            .arg(&req.presented_hash[..])
+            .arg(&req.new_hash[..])
+            .arg(&req.sealed_successor)
+            .arg(req.now_ms)
+            .arg(&req.context.ip)
+            .arg(&req.context.user_agent)
+            .arg(req.grace_ms)
+            .arg(req.idle_ttl_ms)
+            .arg(req.max_replays);
+        let mut call = redis::pipe();
+        call.add_command(eval);
+        if self.replica_acks > 0 {
+            let wait_ms = u64::try_from(self.timeout.as_millis() / 2).unwrap_or(u64::MAX);
+            call.cmd("WAIT").arg(self.replica_acks).arg(wait_ms.max(1));
+        }
+
+        let script = &self.scripts.rotate;
+        let call = &call;
+        let mut replies: Vec<Value> = self
+            .run(|mut conn| async move {
+                match call.query_async(&mut conn).await {
+                    Err(e) if e.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) => {
+                        script.load_async(&mut conn).await?;
+                        call.query_async(&mut conn).await
+                    }
+                    result => result,
+                }
             })
             .await?;
-        rotate_outcome(reply)
+        let acked = match replies.get(1) {
+            Some(Value::Int(acked)) => *acked,
+            _ => 0,
+        };
+        let outcome = rotate_outcome(replies.swap_remove(0))?;
+        if self.replica_acks > 0
+            && acked < i64::from(self.replica_acks)
+            && matches!(outcome, RotateOutcome::Rotated(_))
+        {
+            // The successor might be lost in a failover; the client retries
+            // with the same token, which then replays this rotation.
+            return Err(StoreError::Unavailable(format!(
+                "rotation acknowledged by {acked} of {} replicas",
+                self.replica_acks
+            )));
+        }
+        Ok(outcome)
     }
 
     async fn get_session(
