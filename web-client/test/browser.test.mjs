@@ -167,6 +167,8 @@ describe('the web client in Chromium', () => {
   });
 
   test('two tabs refreshing at the same moment both stay logged in with grace 0', async (t) => {
+    const settings = auth.lines.find((l) => l.json?.message === 'configuration loaded')?.json;
+    assert.equal(settings?.reuse_grace_secs, 0, 'the server runs with no reuse grace window');
     const { context, page: first, requests } = await loggedInDemo('?proactive=0');
     const second = await openDemo(context, demo.origin, '?proactive=0');
     assert.equal(await status(second), 'logged in', 'the second tab found the session');
