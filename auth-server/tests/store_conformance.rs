@@ -1036,9 +1036,63 @@ async fn redis_session_memory_stays_within_budget() {
     assert!(per_session <= 850, "{per_session} bytes per session");
 }
 
+/// Refreshes like a client that retries on `Unavailable`, presenting
+/// `generation` until the store answers. A replay hands over the successor
+/// of an earlier try, which counts as success unless `need_rotated`, in
+/// which case the successor is presented next. Returns the generation the
+/// session is at and how many answers were `Unavailable`. Anything but
+/// `Rotated`, `Replayed` or `Unavailable` fails the test.
+async fn refresh_until<S: Store>(
+    store: &S,
+    s: &auth_server::store::NewSession,
+    mut generation: u32,
+    need_rotated: bool,
+) -> (u32, u32) {
+    let patience = Duration::from_secs(20);
+    let started = Instant::now();
+    let mut unavailable = 0;
+    loop {
+        assert!(
+            started.elapsed() < patience,
+            "no rotation within {patience:?}"
+        );
+        let now = wall_ms();
+        match store
+            .rotate(&rotation(s, generation, now, login_ctx()))
+            .await
+        {
+            Ok(RotateOutcome::Rotated(session)) => {
+                assert_eq!(session.generation, generation + 1);
+                return (session.generation, unavailable);
+            }
+            Ok(RotateOutcome::Replayed {
+                session,
+                sealed_successor,
+            }) => {
+                // An earlier try rotated; its successor is the new token.
+                assert_eq!(
+                    sealed_successor,
+                    sealed(u8::try_from(session.generation).unwrap_or(0))
+                );
+                generation = session.generation;
+                if !need_rotated {
+                    return (generation, unavailable);
+                }
+                continue;
+            }
+            Err(StoreError::Unavailable(_)) => unavailable += 1,
+            other => panic!("generation {generation}: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Killing the master that holds a user's slot: until its replica takes
-/// over, calls fail as unavailable (never as an invalid token), and then
-/// the same store object rotates again.
+/// over, calls fail as unavailable (never as an invalid token, never as
+/// reuse), and then the same store object refreshes again. The promoted
+/// replica has no replica of its own, so its rotations are reported
+/// unavailable and the client's retry replays them, until the old master
+/// rejoins as a replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_failover_gives_unavailable_then_recovers() {
     let mut cluster = tests::redis::RedisCluster::start();
@@ -1051,35 +1105,66 @@ async fn cluster_failover_gives_unavailable_then_recovers() {
     rotated(expect_ok(
         store.rotate(&rotation(&s, 1, now + 1, login_ctx())).await,
     ));
-    // Let the replica catch up, as WAIT would (not sent by the store yet).
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
     let master = cluster
         .master_of(&format!("{{{}}}", alice.id))
         .expect("slot owner");
     cluster.nodes_mut()[master].kill();
+    let (generation, unavailable) = refresh_until(store, &s, 2, false).await;
+    assert!(unavailable > 0, "the kill was noticed");
 
+    cluster.nodes_mut()[master].restart();
+    let (generation, _) = refresh_until(store, &s, generation, true).await;
+    let info = expect_ok(store.get_session(&alice.id, &s.id, wall_ms()).await).expect("live");
+    assert_eq!(info.generation, generation);
+}
+
+/// On a cluster with replicas a rotation counts only once a replica has it
+/// (`WAIT` in the same pipeline): with the shard's replica down the
+/// rotation is reported unavailable, and the client's retry with the same
+/// token replays it once the replica is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_rotation_needs_a_replica_acknowledgement() {
+    let mut cluster = tests::redis::RedisCluster::start();
+    let fixture = ClusterFixture::connect(&cluster, "replica_ack").await;
+    let store = &fixture.store;
+    let now = wall_ms();
+    let alice = add_user(store, "alice", now).await;
+    let s = session(&alice, now);
+    login(store, &s).await;
+    rotated(expect_ok(
+        store.rotate(&rotation(&s, 1, now + 1, login_ctx())).await,
+    ));
+
+    let replica = cluster
+        .replica_of(&format!("{{{}}}", alice.id))
+        .expect("replica");
+    cluster.nodes_mut()[replica].stop();
+    let result = store.rotate(&rotation(&s, 2, now + 2, login_ctx())).await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "got {result:?}"
+    );
+
+    cluster.nodes_mut()[replica].restart();
     let started = Instant::now();
-    let mut unavailable = 0;
     loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "no failover within 20 s"
-        );
-        let request = rotation(&s, 2, wall_ms().max(now + 2), login_ctx());
-        match store.rotate(&request).await {
-            Ok(RotateOutcome::Rotated(session)) => {
+        match store.rotate(&rotation(&s, 2, now + 3, login_ctx())).await {
+            Ok(RotateOutcome::Replayed {
+                sealed_successor,
+                session,
+            }) => {
+                assert_eq!(sealed_successor, sealed(3));
                 assert_eq!(session.generation, 3);
                 break;
             }
-            Err(StoreError::Unavailable(_)) => unavailable += 1,
-            other => panic!("during failover: {other:?}"),
+            Err(StoreError::Unavailable(_)) => {}
+            other => panic!("after the replica returned: {other:?}"),
         }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "replica never acknowledged"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!(
-        "failover: {unavailable} unavailable answers, back after {:?}",
-        started.elapsed()
-    );
-    assert!(unavailable > 0, "the kill was noticed");
 }

@@ -66,8 +66,8 @@ pub(super) async fn open(url: &str, timeout: Duration) -> StoreResult<Conn> {
 }
 
 fn open_single(url: &str, timeout: Duration) -> StoreResult<Conn> {
-    if !url.starts_with("redis://") {
-        return Err(invalid_url("expected redis:// or redis+cluster://"));
+    if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+        return Err(invalid_url("expected redis://, rediss:// or redis+cluster://"));
     }
     let client = redis::Client::open(url).map_err(|e| invalid_url(e.category()))?;
     // Reconnection is cheap and quick: one retry after 10-200 ms, then the

@@ -2,12 +2,21 @@
 //!
 //! Every step that must be atomic is one Lua script on the keys of one user,
 //! which share a hash tag (see [`codec`] for the key layout). A refresh is
-//! exactly one `EVALSHA` on one connection: one round trip. Every call is
-//! bounded by the timeout given to [`RedisStore::connect`]; a timeout or a
+//! one `EVALSHA` (followed by `WAIT` in the same pipeline when replicas must
+//! acknowledge it) on one connection: one round trip. Every call is bounded
+//! by the timeout given to [`RedisStore::connect`]; a timeout or a
 //! connection error gives [`StoreError::Unavailable`].
 //!
 //! The store URL may carry a password; it is never logged, stored or put in
 //! an error.
+//!
+//! Memory: a session is one small hash with one- or two-letter fields,
+//! binary token hashes and the user agent stored once while it does not
+//! change. Its user agent and sealed successor exceed Redis's default
+//! 64-byte `hash-max-listpack-value`, so deployments should raise that to
+//! 256 (about 800 instead of 1,500 bytes per session, index and user record
+//! included). Reaching issue 6's 512 bytes needs a smaller sealed successor
+//! (sealing only the successor's 32 random bytes would save about 80).
 
 mod codec;
 mod conn;
