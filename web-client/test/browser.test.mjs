@@ -531,9 +531,7 @@ describe('the web client in Chromium', () => {
     await context.close();
   });
 
-  // TODO: drop `todo` once the server throttles failed logins (429 with Retry-After).
-  const throttling = { todo: 'login throttling is not in the server yet' };
-  test('the page sees a throttled login as 429 with the time to wait', throttling, async () => {
+  test('the page sees a throttled login as 429 with the time to wait', async () => {
     // No such account: the counters key on the username all the same.
     const username = newUsername();
     const { context } = await newProfile(browser);
