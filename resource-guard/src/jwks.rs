@@ -250,6 +250,24 @@ impl fmt::Debug for JwksCache {
     }
 }
 
+/// Marks the end of a fetch when dropped: clears the running flag, records
+/// when to refresh next, and wakes the waiters.
+struct Landing<'a> {
+    cache: &'a JwksCache,
+    next: Duration,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        {
+            let mut flight = self.cache.flight.lock().unwrap_or_else(|p| p.into_inner());
+            flight.running = false;
+            flight.next_refresh = Some(self.next);
+        }
+        self.cache.done.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
 enum Begin {
     Started,
     Joined,
@@ -347,26 +365,23 @@ impl JwksCache {
     }
 
     async fn fetch_and_store(&self) {
+        // Ends the flight even if this future is dropped or panics, so a
+        // lost fetch can never block all later ones.
+        let mut landing = Landing {
+            cache: self,
+            next: self.settings.cooldown,
+        };
         self.counters.fetches.fetch_add(1, Ordering::Relaxed);
         let outcome = tokio::time::timeout(self.settings.timeout, self.fetch())
             .await
             .unwrap_or(Err(FetchFailure::Timeout));
-        let next = match outcome {
+        match outcome {
             Ok((keys, max_age)) => {
                 self.store(keys);
-                self.refresh_delay(max_age)
+                landing.next = self.refresh_delay(max_age);
             }
-            Err(failure) => {
-                self.record_failure(failure);
-                self.settings.cooldown
-            }
-        };
-        {
-            let mut flight = self.flight.lock().unwrap_or_else(|p| p.into_inner());
-            flight.running = false;
-            flight.next_refresh = Some(next);
+            Err(failure) => self.record_failure(failure),
         }
-        self.done.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn store(&self, keys: KeySet) {
@@ -450,7 +465,8 @@ impl JwksCache {
 }
 
 /// Waits for each fetch to finish, sleeps for the interval it set, then
-/// fetches again; ends when the cache is dropped.
+/// fetches again; ends when the cache is dropped. Only a weak reference is
+/// held across the sleep.
 async fn refresh_loop(weak: Weak<JwksCache>, rx: &mut watch::Receiver<u64>) {
     loop {
         if rx.changed().await.is_err() {
@@ -467,12 +483,10 @@ async fn refresh_loop(weak: Weak<JwksCache>, rx: &mut watch::Receiver<u64>) {
             None => return,
         };
         tokio::time::sleep(delay.unwrap_or(DEFAULT_REFRESH)).await;
-        match weak.upgrade() {
-            Some(cache) => {
-                cache.begin(false);
-            }
-            None => return,
-        }
+        let Some(cache) = weak.upgrade() else { return };
+        // Forget fetches that ended while sleeping; wait for this one.
+        rx.borrow_and_update();
+        cache.begin(false);
     }
 }
 
@@ -558,5 +572,50 @@ pub(crate) fn parse_jwks(body: &[u8]) -> Result<KeySet, FetchFailure> {
         Err(FetchFailure::NoUsableKeys)
     } else {
         Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(CACHE_CONTROL, HeaderValue::from_str(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(
+            max_age(&headers(&["public, max-age=600"])),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            max_age(&headers(&["Max-Age=5"])),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(max_age(&headers(&["no-store"])), Some(Duration::ZERO));
+        assert_eq!(
+            max_age(&headers(&["public", "max-age=60"])),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(max_age(&headers(&["max-age=-1"])), None);
+        assert_eq!(max_age(&headers(&[])), None);
+    }
+
+    #[test]
+    fn jwks_bodies_are_parsed_key_by_key() {
+        let body = br#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a",
+            "x":"6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw"},{"kty":"OKP","use":"wrap"}]}"#;
+        assert_eq!(parse_jwks(body).unwrap().len(), 1);
+        assert_eq!(parse_jwks(b"{}").unwrap_err(), FetchFailure::InvalidJson);
+        assert_eq!(
+            parse_jwks(br#"{"keys":[1]}"#).unwrap_err(),
+            FetchFailure::NoUsableKeys
+        );
     }
 }

@@ -80,3 +80,8 @@ pub use shared::{AccessClaims, Audience, Jwk, JwkSet};
 pub use source::{InProcessKeys, KeySource, Refetch};
 pub use token::MAX_TOKEN_LEN;
 pub use validator::{DEFAULT_LEEWAY, MAX_LEEWAY, Validator, ValidatorBuilder};
+
+/// Compiles the README's examples as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
