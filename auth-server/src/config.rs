@@ -698,12 +698,27 @@ fn validate_store(raw: &RawStore, bind: SocketAddr) -> Result<(StoreSettings, bo
         return Ok((StoreSettings::Memory, true));
     }
     // The URL may carry a password: error messages never repeat it.
-    let parsed = Url::parse(url).map_err(|_| invalid("store.url", "is not a valid URL"))?;
-    if !matches!(parsed.scheme(), "redis" | "rediss") || parsed.host().is_none() {
-        return Err(invalid(
-            "store.url",
-            "must be memory:// or redis://host:port/db",
-        ));
+    if let Some(hosts) = url.strip_prefix("redis+cluster://") {
+        let hosts = hosts.rsplit_once('@').map_or(hosts, |(_, hosts)| hosts);
+        let valid = hosts.trim_end_matches('/').split(',').all(|host| {
+            host.rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        });
+        if !valid {
+            return Err(invalid(
+                "store.url",
+                "a cluster URL is redis+cluster://host:port,host:port",
+            ));
+        }
+    } else {
+        let parsed = Url::parse(url).map_err(|_| invalid("store.url", "is not a valid URL"))?;
+        if !matches!(parsed.scheme(), "redis" | "rediss") || parsed.host().is_none() {
+            return Err(invalid(
+                "store.url",
+                "must be memory://, redis://host:port/db, rediss://host:port/db or \
+                 redis+cluster://host:port,host:port",
+            ));
+        }
     }
     let url = SecretString::new(url.to_owned());
     Ok((StoreSettings::Redis { url, key_prefix }, false))

@@ -33,6 +33,16 @@ pub enum GrantError {
     /// Bad credentials or refresh token.
     #[error("{0}")]
     InvalidGrant(&'static str),
+    /// Client authentication through `Authorization: Basic` failed.
+    #[error("client authentication failed")]
+    InvalidClientBasic,
+    /// The token to revoke was issued to another client.
+    #[error("the token was not issued to this client")]
+    NotIssuedToClient,
+    /// The token cannot be revoked: a client-credentials token has no
+    /// session and lives until it expires.
+    #[error("client-credentials access tokens cannot be revoked; they expire on their own")]
+    UnsupportedTokenType,
     /// The client may not use this grant.
     #[error("the client may not use this grant type")]
     UnauthorizedClient,

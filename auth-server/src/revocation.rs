@@ -90,10 +90,13 @@ impl Grants {
             Some(Presented::Refresh(token)) => (token.user, token.session),
             Some(Presented::Access(claims, found)) => {
                 if claims.client_id != client.id {
-                    return Err(GrantError::UnauthorizedClient);
+                    return Err(GrantError::NotIssuedToClient);
                 }
-                // A client-credentials token has no session to end.
-                let Some(found) = found else { return Ok(()) };
+                // A client-credentials token has no session to end
+                // (RFC 7009 section 2.2.1).
+                let Some(found) = found else {
+                    return Err(GrantError::UnsupportedTokenType);
+                };
                 found
             }
         };
@@ -102,7 +105,7 @@ impl Grants {
             return Ok(());
         };
         if info.client_id != client.id {
-            return Err(GrantError::UnauthorizedClient);
+            return Err(GrantError::NotIssuedToClient);
         }
         if self.store.revoke_session(&user, &session).await? {
             crate::audit::session_revoked(&user, &session, "revocation");

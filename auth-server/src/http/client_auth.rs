@@ -74,6 +74,7 @@ pub fn authenticate<'a>(
 ) -> Result<&'a Client, ApiError> {
     let from_header = basic(req)?;
     let body_secret = params.get("client_secret");
+    let used_basic = from_header.is_some();
     let credentials = match from_header {
         Some(header) => {
             if body_secret.is_some() {
@@ -93,7 +94,15 @@ pub fn authenticate<'a>(
             secret: body_secret.map(|s| Zeroizing::new(s.to_owned())),
         },
     };
-    let client = grants.client(&credentials.id)?;
+    let from_basic = used_basic;
+    let failed = || -> ApiError {
+        if from_basic {
+            GrantError::InvalidClientBasic.into()
+        } else {
+            GrantError::InvalidClient.into()
+        }
+    };
+    let client = grants.client(&credentials.id).map_err(|_| failed())?;
     match (client.kind, client.secret_sha256, credentials.secret) {
         (ClientKind::Confidential, Some(expected), Some(secret)) => {
             let presented = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
@@ -101,11 +110,11 @@ pub fn authenticate<'a>(
                 Ok(client)
             } else {
                 tracing::warn!(client_id = %client.id, "client authentication failed");
-                Err(GrantError::InvalidClient.into())
+                Err(failed())
             }
         }
-        (ClientKind::Confidential, _, _) => Err(GrantError::InvalidClient.into()),
-        (_, _, Some(_)) => Err(GrantError::InvalidClient.into()),
+        (ClientKind::Confidential, _, _) => Err(failed()),
+        (_, _, Some(_)) => Err(failed()),
         (_, _, None) => Ok(client),
     }
 }

@@ -42,7 +42,11 @@ impl ApiError {
                 let description = grant.to_string();
                 let (status, code) = match grant {
                     G::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
-                    G::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
+                    G::InvalidClient | G::InvalidClientBasic => {
+                        (StatusCode::UNAUTHORIZED, "invalid_client")
+                    }
+                    G::NotIssuedToClient => (StatusCode::BAD_REQUEST, "unauthorized_client"),
+                    G::UnsupportedTokenType => (StatusCode::BAD_REQUEST, "unsupported_token_type"),
                     G::InvalidGrant(_) => (StatusCode::BAD_REQUEST, "invalid_grant"),
                     G::UnauthorizedClient => (StatusCode::BAD_REQUEST, "unauthorized_client"),
                     G::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type"),
@@ -99,10 +103,18 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let (status, code, description) = self.parts();
         let mut response = error_response(status, code, &description);
-        if let ApiError::Grant(GrantError::TooManyRequests(secs)) = self {
-            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
+        if let ApiError::Grant(GrantError::InvalidClientBasic) = self {
+            // RFC 6749 section 5.2: a client that authenticated with the
+            // Authorization header gets a challenge for the same scheme.
+            let challenge = HeaderValue::from_static("Basic realm=\"auth-server\"");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let ApiError::Grant(GrantError::TooManyRequests(secs)) = self
+            && let Ok(value) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
     }

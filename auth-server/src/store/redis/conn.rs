@@ -1,11 +1,11 @@
 //! The connection to Redis: one multiplexed connection shared by every
 //! request (standalone) or the cluster client's per-node connections.
 //!
-//! No pool: a pool checkout that validates the connection (deadpool-redis
-//! sends `UNWATCH` and `PING`) costs a round trip of its own, and the store
-//! never uses connection state (`WATCH`, `MULTI`, `SELECT` after connect,
-//! blocking commands), so pipelining every request over one connection is
-//! both correct and faster.
+//! The store uses no pool. A deadpool-redis 0.23 checkout validates the
+//! connection with `UNWATCH` and `PING`, which costs a round trip of its
+//! own. The store never uses connection state (`WATCH`, `MULTI`, `SELECT`
+//! after connect, blocking commands), so pipelining every request over one
+//! connection is both correct and faster.
 
 use std::future::Future;
 use std::time::Duration;
@@ -67,13 +67,15 @@ pub(super) async fn open(url: &str, timeout: Duration) -> StoreResult<Conn> {
 
 fn open_single(url: &str, timeout: Duration) -> StoreResult<Conn> {
     if !url.starts_with("redis://") && !url.starts_with("rediss://") {
-        return Err(invalid_url("expected redis://, rediss:// or redis+cluster://"));
+        return Err(invalid_url(
+            "expected redis://, rediss:// or redis+cluster://",
+        ));
     }
     let client = redis::Client::open(url).map_err(|e| invalid_url(e.category()))?;
-    // Reconnection is cheap and quick: one retry after 10-200 ms, then the
-    // next request tries again. Requests never wait longer than `timeout`
-    // (see `Deadline`), so an outage gives fast errors and a restarted
-    // Redis is used again on the next request.
+    // A lost connection is replaced with one retry after 10-200 ms, and
+    // after that the next request tries again. `run` bounds every request
+    // by `timeout`, so an outage gives fast errors and a restarted Redis is
+    // used again from the next request on.
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
@@ -135,21 +137,40 @@ pub(super) fn unavailable(error: &RedisError) -> StoreError {
     }
 }
 
-/// Whether `error` means the request never reached Redis or the connection
-/// broke, so that one more try on a fresh connection may succeed. Every
-/// store operation is safe to repeat: a repeated rotation finds its own
-/// successor and becomes a replay; the others are idempotent or check what
-/// an earlier try wrote.
-fn is_retryable(error: &RedisError) -> bool {
-    error.is_io_error()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || error.is_unrecoverable_error()
+/// When [`run`] may send a request a second time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Retry {
+    /// After any connection-level error. Only for operations that are
+    /// idempotent or that check what an earlier try wrote.
+    OnConnectionError,
+    /// Only when connecting failed, so the first try was never sent. A
+    /// rotation that ran but whose reply was lost must not run again,
+    /// because without a grace window the repeat would count as reuse.
+    IfNotSent,
 }
 
-/// Runs `op` on a clone of `conn`, bounded by `timeout` in total, with one
-/// retry on a connection-level error while time remains.
-pub(super) async fn run<T, F, Fut>(conn: &Conn, timeout: Duration, op: F) -> StoreResult<T>
+impl Retry {
+    fn allows(self, error: &RedisError) -> bool {
+        match self {
+            Retry::IfNotSent => error.is_connection_refusal(),
+            Retry::OnConnectionError => {
+                error.is_io_error()
+                    || error.is_connection_dropped()
+                    || error.is_connection_refusal()
+                    || error.is_unrecoverable_error()
+            }
+        }
+    }
+}
+
+/// Runs `op` on a clone of `conn`, bounded by `timeout` in total, and
+/// retries it once as `retry` allows while time remains.
+pub(super) async fn run<T, F, Fut>(
+    conn: &Conn,
+    timeout: Duration,
+    retry: Retry,
+    op: F,
+) -> StoreResult<T>
 where
     F: Fn(Conn) -> Fut,
     Fut: Future<Output = RedisResult<T>>,
@@ -160,13 +181,13 @@ where
         tries += 1;
         match tokio::time::timeout_at(deadline, op(conn.clone())).await {
             Ok(Ok(value)) => return Ok(value),
-            Ok(Err(error)) if tries < 2 && is_retryable(&error) => {
+            Ok(Err(error)) if tries < 2 && retry.allows(&error) => {
                 tracing::debug!(error = %error.category(), "retrying a Redis call");
             }
             Ok(Err(error)) => return Err(unavailable(&error)),
             Err(_) => {
                 return Err(StoreError::Unavailable(format!(
-                    "redis did not answer within {} ms",
+                    "Redis call timed out after {} ms",
                     timeout.as_millis()
                 )));
             }
