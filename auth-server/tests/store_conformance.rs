@@ -284,8 +284,8 @@ async fn previous_token_in_grace_from_same_context_replays<B: Backend>(b: &B) {
     let tab = ctx("203.0.113.5", "browser tab");
     let s = rotated_once(store, now, &tab).await;
 
-    // A second request with the same token, made before the first answer
-    // arrived: it carries its own successor, but gets the stored one.
+    // A second request with the same token, made before the response to the
+    // first arrived, carries its own successor but gets the stored one.
     let mut again = rotation(&s, 1, now + 9 * SECOND, tab.clone());
     again.new_hash = hash(99);
     again.sealed_successor = sealed(99);
@@ -824,7 +824,7 @@ async fn command_calls(fixture: &RedisFixture) -> HashMap<String, u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_rotation_is_one_command_in_one_round_trip() {
+async fn redis_rotation_is_one_round_trip() {
     let fixture = RedisFixture::start("one_round_trip").await;
     let store = &fixture.store;
     let now = wall_ms();
@@ -982,10 +982,10 @@ async fn redis_keys_follow_the_documented_layout() {
     assert_eq!(user_pttl, -1, "user records do not expire");
 }
 
-/// Issue 6 asks for at most 512 bytes of Redis memory per session with a
-/// 110-byte user agent. Not met yet: this measures about 800 bytes (user
-/// record and index included) and guards against regressions; see the
-/// store's module docs for what would close the gap.
+/// The memory target is 512 bytes of Redis memory per session with a
+/// 110-byte user agent. NOTE: not met yet. This measures about 800 bytes
+/// (user record and index included) and guards against regressions. The
+/// Redis store's module docs say what would close the gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_session_memory_stays_within_budget() {
     let fixture = RedisFixture::start("memory").await;
@@ -1010,9 +1010,9 @@ async fn redis_session_memory_stays_within_budget() {
             .and_then(|v| v.trim().parse::<i64>().ok())
             .expect("used_memory")
     };
-    // Sessions hold values longer than Redis's default 64-byte listpack
-    // limit (user agent, sealed successor); without this setting each
-    // session hash becomes a hash table at about twice the memory.
+    // The user agent and the sealed successor are longer than Redis's
+    // default 64-byte listpack limit. Without this setting each session
+    // hash becomes a hash table at about twice the memory.
     fixture
         .server
         .cli(&["CONFIG", "SET", "hash-max-listpack-value", "256"])
@@ -1037,7 +1037,7 @@ async fn redis_session_memory_stays_within_budget() {
 }
 
 /// Refreshes like a client that retries on `Unavailable`, presenting
-/// `generation` until the store answers. A replay hands over the successor
+/// `generation` until the store responds. A replay hands over the successor
 /// of an earlier try, which counts as success unless `need_rotated`, in
 /// which case the successor is presented next. Returns the generation the
 /// session is at and how many answers were `Unavailable`. Anything but
@@ -1087,7 +1087,7 @@ async fn refresh_until<S: Store>(
     }
 }
 
-/// Killing the master that holds a user's slot: until its replica takes
+/// Killing the master that serves a user's slot: until its replica takes
 /// over, calls fail as unavailable (never as an invalid token, never as
 /// reuse), and then the same store object refreshes again. The promoted
 /// replica has no replica of its own, so its rotations are reported
@@ -1119,10 +1119,10 @@ async fn cluster_failover_gives_unavailable_then_recovers() {
     assert_eq!(info.generation, generation);
 }
 
-/// On a cluster with replicas a rotation counts only once a replica has it
-/// (`WAIT` in the same pipeline): with the shard's replica down the
-/// rotation is reported unavailable, and the client's retry with the same
-/// token replays it once the replica is back.
+/// On a cluster with replicas a rotation counts only once a replica has it,
+/// through a `WAIT` in the same pipeline. With the shard's replica down the
+/// rotation is reported unavailable. The client's retry with the same token
+/// replays it once the replica is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_rotation_needs_a_replica_acknowledgement() {
     let mut cluster = tests::redis::RedisCluster::start();

@@ -278,18 +278,18 @@ impl RedisCluster {
             .collect()
     }
 
-    /// A `redis+cluster://` URL naming every node.
+    /// Returns a `redis+cluster://` URL naming every node.
     pub fn url(&self) -> String {
         format!("redis+cluster://{}", self.addresses().join(","))
     }
 
-    /// The nodes, masters and replicas alike.
+    /// Returns the nodes, masters and replicas alike.
     pub fn nodes(&self) -> &[RedisServer] {
         &self.nodes
     }
 
     /// Index in [`RedisCluster::nodes`] of the master that serves the slot
-    /// of `key`, as a live node sees the cluster now.
+    /// of `key`, according to a live node's `CLUSTER NODES`.
     pub fn master_of(&self, key: &str) -> Option<usize> {
         let (table, slot) = self.table_and_slot(key)?;
         let master = table.iter().find(|node| {
@@ -318,7 +318,7 @@ impl RedisCluster {
             .position(|n| address == format!("127.0.0.1:{}", n.port()))
     }
 
-    /// `CLUSTER NODES` and the slot of `key`, as the first live node says.
+    /// Reads `CLUSTER NODES` and the slot of `key` from the first live node.
     fn table_and_slot(&self, key: &str) -> Option<(Vec<NodeLine>, u16)> {
         let node = self.nodes.iter().find(|n| n.cli(&["PING"]).is_ok())?;
         let slot = node.cli(&["CLUSTER", "KEYSLOT", key]).ok()?;
@@ -327,7 +327,7 @@ impl RedisCluster {
         Some((table.lines().filter_map(NodeLine::parse).collect(), slot))
     }
 
-    /// The nodes, for stopping or killing one of them.
+    /// Returns the nodes mutably, for stopping or killing one of them.
     pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
         &mut self.nodes
     }

@@ -66,7 +66,7 @@ pub trait Store: Send + Sync + 'static {
     /// except `keep`, atomically with respect to refreshes. Like
     /// [`Store::revoke_all`] it also moves the user's revoked-before time to
     /// `now_ms`, so a login that checked the old password and creates its
-    /// session afterwards gets a dead session; `keep` is exempted. Returns
+    /// session afterwards gets a dead session. `keep` is exempted. Returns
     /// the number of live sessions revoked, or `None` when the user does not
     /// exist.
     fn set_password(

@@ -125,9 +125,9 @@ pub struct NewSession {
 /// - the current generation with a wrong hash: [`RotateOutcome::Invalid`];
 /// - the immediately previous generation with a matching hash, less than
 ///   `grace_ms` after the rotation, from the same IP and user agent as the
-///   rotating request, fewer than `max_replays` times so far: returns the
-///   stored sealed successor ([`RotateOutcome::Replayed`]) and counts the
-///   replay; nothing else changes (the idle expiry does not slide);
+///   rotating request, fewer than `max_replays` times so far: the stored
+///   sealed successor comes back ([`RotateOutcome::Replayed`]). The replay
+///   is counted, and nothing else changes (the idle expiry does not slide);
 /// - the previous generation in the grace window and context but past
 ///   `max_replays`: [`RotateOutcome::Invalid`], nothing changes;
 /// - the previous generation with a wrong hash: [`RotateOutcome::Invalid`],

@@ -26,7 +26,7 @@ pub fn wall_ms() -> i64 {
     i64::try_from(since.as_millis()).expect("time fits i64")
 }
 
-/// A prefix no other test uses.
+/// Returns a key prefix no other test uses.
 pub fn unique_prefix(test: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     format!("t{}:{test}:", NEXT.fetch_add(1, Ordering::Relaxed))
@@ -53,7 +53,7 @@ impl RedisFixture {
         }
     }
 
-    /// A direct connection for inspecting what the store wrote.
+    /// Opens a direct connection for inspecting what the store wrote.
     pub async fn probe(&self) -> redis::aio::MultiplexedConnection {
         let client = redis::Client::open(self.server.url()).expect("client");
         client
@@ -97,7 +97,7 @@ impl ClusterFixture {
     }
 }
 
-/// A fresh user record.
+/// Builds a fresh user record.
 pub fn user(name: &str, now: i64) -> UserRecord {
     UserRecord {
         id: UserId::random(),
@@ -116,19 +116,19 @@ pub fn ctx(ip: &str, user_agent: &str) -> ClientContext {
     }
 }
 
-/// The login context of sessions built by [`session`].
+/// Returns the login context of sessions built by [`session`].
 pub fn login_ctx() -> ClientContext {
     ctx("192.0.2.1", "Mozilla/5.0 (X11; Linux x86_64) test-login")
 }
 
-/// A token hash that differs for each `n`.
+/// Builds a token hash that differs for each `n`.
 pub fn hash(n: u8) -> [u8; 32] {
     let mut h = [n; 32];
     h[0] = 0xa5;
     h
 }
 
-/// A session of client `web` with token hash `hash(1)`, 30 days absolute
+/// Builds a session of client `web` with token hash `hash(1)`, 30 days absolute
 /// and 14 days idle lifetime.
 pub fn session(user: &UserRecord, now: i64) -> NewSession {
     NewSession {
@@ -144,7 +144,7 @@ pub fn session(user: &UserRecord, now: i64) -> NewSession {
     }
 }
 
-/// A request presenting generation `generation` with hash `hash(generation)`
+/// Builds a request presenting generation `generation` with hash `hash(generation)`
 /// and asking for `hash(generation + 1)`, from `context`.
 pub fn rotation(
     s: &NewSession,
@@ -169,7 +169,8 @@ pub fn rotation(
     }
 }
 
-/// What a rotation to generation `generation` stores as sealed successor.
+/// Builds what a rotation to generation `generation` stores as sealed
+/// successor.
 pub fn sealed(generation: u8) -> Vec<u8> {
     let mut bytes = vec![generation; 90];
     bytes[1] = 0;

@@ -2,7 +2,7 @@
 //!
 //! Layout, for a key prefix `P` and a user id `U` (32 hex digits):
 //!
-//! | key | type | holds |
+//! | key | type | contents |
 //! |---|---|---|
 //! | `P{U}:u` | hash | the user record |
 //! | `P{U}:s:<16 raw bytes of the session id>` | hash | one session |
@@ -45,7 +45,8 @@ impl KeySpace {
         format!("{}{{{user}}}:i", self.prefix)
     }
 
-    /// The session keys' common start; a session id's 16 bytes follow it.
+    /// Returns the start shared by the user's session keys. A session id's
+    /// 16 bytes follow it.
     pub(super) fn session_prefix(&self, user: &UserId) -> String {
         format!("{}{{{user}}}:s:", self.prefix)
     }
@@ -175,7 +176,7 @@ pub(super) fn encode_key(key: &StoredKey) -> Vec<u8> {
     out
 }
 
-/// The first line of [`encode_key`], without its newline.
+/// Formats the first line of [`encode_key`], without its newline.
 pub(super) fn lifecycle_line(key: &StoredKey) -> String {
     let optional = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), |t| t.to_string());
     format!(

@@ -15,7 +15,7 @@
 //! change. Its user agent and sealed successor exceed Redis's default
 //! 64-byte `hash-max-listpack-value`, so deployments should raise that to
 //! 256 (about 800 instead of 1,500 bytes per session, index and user record
-//! included). Reaching issue 6's 512 bytes needs a smaller sealed successor
+//! included). A target of 512 bytes needs a smaller sealed successor
 //! (sealing only the successor's 32 random bytes would save about 80).
 
 mod codec;
@@ -27,7 +27,7 @@ use std::time::Duration;
 use redis::{Script, ServerErrorKind, Value};
 
 use self::codec::{Fields, KeySpace};
-use self::conn::Conn;
+use self::conn::{Conn, Retry};
 use super::{
     NewSession, RotateOutcome, RotateRequest, RotatedSession, SessionId, SessionInfo, Store,
     StoreError, StoreResult, StoredKey, UserId, UserRecord,
@@ -92,7 +92,7 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to `url` and checks that Redis answers.
+    /// Connects to `url` and checks that Redis responds to `PING`.
     ///
     /// `url` is `redis://[[user]:password@]host:port[/db]` for a standalone
     /// Redis (6.2 or newer) or `redis+cluster://[[user]:password@]host:port,host:port`
@@ -125,17 +125,18 @@ impl RedisStore {
 
     /// Sets how many replicas must acknowledge a rotation before it counts
     /// (0 turns the wait off). The script and a `WAIT` travel in one
-    /// pipeline, so a refresh stays one round trip; `WAIT` gives up after
-    /// half the store timeout, and a rotation that too few replicas
-    /// acknowledged is reported as [`StoreError::Unavailable`], so that a
-    /// failover cannot lose a successor the client already holds. While a
-    /// shard has fewer live replicas than this, its rotations fail.
+    /// pipeline, so a refresh stays one round trip. `WAIT` gives up after
+    /// half the store timeout. A rotation that too few replicas
+    /// acknowledged is reported as [`StoreError::Unavailable`], so a
+    /// failover cannot lose a successor the client already has. While a
+    /// shard has fewer live replicas than this, its rotations fail, and a
+    /// client's retry gets a replay, which does not wait.
     pub fn with_replica_acks(mut self, replicas: u32) -> Self {
         self.replica_acks = replicas;
         self
     }
 
-    /// Whether any master of the cluster has a replica.
+    /// Returns whether any master of the cluster has a replica.
     async fn cluster_has_replicas(&self) -> StoreResult<bool> {
         let nodes: String = self
             .run(|mut conn| async move {
@@ -158,7 +159,7 @@ impl RedisStore {
         F: Fn(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
     {
-        conn::run(&self.conn, self.timeout, op).await
+        conn::run(&self.conn, self.timeout, Retry::OnConnectionError, op).await
     }
 }
 
@@ -376,8 +377,11 @@ impl Store for RedisStore {
 
         let script = &self.scripts.rotate;
         let call = &call;
-        let mut replies: Vec<Value> = self
-            .run(|mut conn| async move {
+        let replies: Vec<Value> = conn::run(
+            &self.conn,
+            self.timeout,
+            Retry::IfNotSent,
+            |mut conn| async move {
                 match call.query_async(&mut conn).await {
                     Err(e) if e.kind() == redis::ErrorKind::Server(ServerErrorKind::NoScript) => {
                         script.load_async(&mut conn).await?;
@@ -385,13 +389,18 @@ impl Store for RedisStore {
                     }
                     result => result,
                 }
-            })
-            .await?;
-        let acked = match replies.get(1) {
-            Some(Value::Int(acked)) => *acked,
+            },
+        )
+        .await?;
+        let mut replies = replies.into_iter();
+        let reply = replies
+            .next()
+            .ok_or_else(|| StoreError::Corrupt("empty reply to a rotation".into()))?;
+        let outcome = rotate_outcome(reply)?;
+        let acked = match replies.next() {
+            Some(Value::Int(acked)) => acked,
             _ => 0,
         };
-        let outcome = rotate_outcome(replies.swap_remove(0))?;
         if self.replica_acks > 0
             && acked < i64::from(self.replica_acks)
             && matches!(outcome, RotateOutcome::Rotated(_))
