@@ -9,6 +9,7 @@
 pub mod client;
 pub mod cookie;
 pub mod jwt;
+pub mod protection;
 pub mod redis;
 pub mod server;
 pub mod stack;

@@ -418,6 +418,44 @@ async fn logout_from_foreign_origin_keeps_session() {
     assert_eq!(refresh.status, 200, "a foreign origin ended the session");
 }
 
+#[tokio::test]
+async fn native_refresh_token_in_cookie_is_refused() {
+    let stack = Stack::start(StoreKind::Redis);
+    let api = stack.api();
+    let (_, tokens) = api.new_native_user().await;
+    let smuggled = BrowserSession {
+        refresh: tokens.refresh(),
+        csrf_cookie: String::new(),
+        csrf_token: String::new(),
+    };
+
+    // Whatever `/csrf` returns for a native session, `/refresh` must not
+    // rotate it: the token belongs to another client.
+    let csrf = api.csrf(&smuggled, api.origin()).await;
+    assert!(csrf.status < 500, "{}", csrf.describe());
+    let csrf_token = csrf.json()["csrf_token"]
+        .as_str()
+        .unwrap_or("none")
+        .to_owned();
+    let origin = api.origin().to_owned();
+    let reply = api
+        .refresh_browser_with(&smuggled, Some(&csrf_token), Some(&origin))
+        .await;
+    assert_ne!(
+        reply.status, 200,
+        "a native session refreshed as a browser one"
+    );
+    assert!(
+        reply
+            .set_cookie(REFRESH_COOKIE)
+            .is_none_or(|c| c.is_deletion()),
+        "cookie set"
+    );
+
+    let native = api.refresh_native(&tokens.refresh()).await;
+    assert!(native.status < 500, "{}", native.describe());
+}
+
 /// Checks a browser token response from `/signup` or `/token`.
 fn assert_browser_token_reply(reply: &Reply) {
     assert_eq!(reply.header("cache-control").as_deref(), Some("no-store"));
