@@ -801,26 +801,53 @@ conformance!(
 
 // ---------------------------------------------------------------- Redis only
 
-/// `INFO commandstats` as command name → calls.
-async fn command_calls(fixture: &RedisFixture) -> HashMap<String, u64> {
-    let mut probe = fixture.probe().await;
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut probe)
-        .await
-        .expect("INFO");
+/// Parses `INFO commandstats` into command name → calls.
+fn parse_command_calls(info: &str) -> HashMap<String, u64> {
     info.lines()
         .filter_map(|line| {
             let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = rest
-                .strip_prefix("calls=")?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            Some((name.to_owned(), calls))
+            let calls = rest.strip_prefix("calls=")?.split(',').next()?;
+            Some((name.to_owned(), calls.parse().ok()?))
         })
         .collect()
+}
+
+/// Reads the command counts of the fixture's server.
+fn command_calls(fixture: &RedisFixture) -> HashMap<String, u64> {
+    let info = fixture.server.cli(&["INFO", "commandstats"]).expect("INFO");
+    parse_command_calls(&info)
+}
+
+/// Commands the rotation script runs inside Redis, which count in
+/// `INFO commandstats` too.
+const INSIDE_ROTATION: [&str; 8] = [
+    "hmget",
+    "hget",
+    "hset",
+    "hdel",
+    "pexpire",
+    "zadd",
+    "zremrangebyscore",
+    "zrange",
+];
+
+/// Returns the commands whose counts grew, other than `INFO`, replicas'
+/// `REPLCONF` acknowledgements and the commands the rotation script runs.
+fn sent_commands(
+    before: &HashMap<String, u64>,
+    after: &HashMap<String, u64>,
+) -> Vec<(String, u64)> {
+    let mut sent: Vec<(String, u64)> = after
+        .iter()
+        .filter_map(|(name, calls)| {
+            let delta = calls - before.get(name).copied().unwrap_or(0);
+            (delta > 0).then(|| (name.clone(), delta))
+        })
+        .filter(|(name, _)| name != "info" && name != "replconf")
+        .filter(|(name, _)| !INSIDE_ROTATION.contains(&name.as_str()))
+        .collect();
+    sent.sort();
+    sent
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -836,36 +863,17 @@ async fn redis_rotation_is_one_round_trip() {
         store.rotate(&rotation(&s, 1, now, login_ctx())).await,
     ));
 
-    let before = command_calls(&fixture).await;
+    let before = command_calls(&fixture);
     rotated(expect_ok(
         store.rotate(&rotation(&s, 2, now + 1, login_ctx())).await,
     ));
-    let after = command_calls(&fixture).await;
+    let after = command_calls(&fixture);
 
-    // Commands the script runs inside Redis are counted too; everything
-    // else the client sent shows up as another top-level command.
-    let inside_script = [
-        "hmget",
-        "hget",
-        "hset",
-        "hdel",
-        "pexpire",
-        "zadd",
-        "zremrangebyscore",
-        "zrange",
-    ];
-    let changed: Vec<(String, u64)> = after
-        .iter()
-        .filter_map(|(name, calls)| {
-            let delta = calls - before.get(name).copied().unwrap_or(0);
-            (delta > 0).then(|| (name.clone(), delta))
-        })
-        .filter(|(name, _)| name != "info" && !inside_script.contains(&name.as_str()))
-        .collect();
+    let sent = sent_commands(&before, &after);
     assert_eq!(
-        changed,
+        sent,
         [("evalsha".to_owned(), 1)],
-        "top-level commands of one rotation"
+        "commands of one rotation"
     );
 }
 
@@ -1167,4 +1175,33 @@ async fn cluster_rotation_needs_a_replica_acknowledgement() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// With replica acknowledgements on, a rotation sends the script and one
+/// `WAIT`, pipelined, to the master of the user's slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_rotation_sends_script_and_wait() {
+    let cluster = tests::redis::RedisCluster::start();
+    let fixture = ClusterFixture::connect(&cluster, "cluster_round_trip").await;
+    let store = &fixture.store;
+    let now = wall_ms();
+    let alice = add_user(store, "alice", now).await;
+    let s = session(&alice, now);
+    login(store, &s).await;
+    rotated(expect_ok(
+        store.rotate(&rotation(&s, 1, now, login_ctx())).await,
+    ));
+
+    let master = cluster
+        .master_of(&format!("{{{}}}", alice.id))
+        .expect("slot owner");
+    let node = &cluster.nodes()[master];
+    let before = parse_command_calls(&node.cli(&["INFO", "commandstats"]).expect("INFO"));
+    rotated(expect_ok(
+        store.rotate(&rotation(&s, 2, now + 1, login_ctx())).await,
+    ));
+    let after = parse_command_calls(&node.cli(&["INFO", "commandstats"]).expect("INFO"));
+
+    let expected = [("evalsha".to_owned(), 1), ("wait".to_owned(), 1)];
+    assert_eq!(sent_commands(&before, &after), expected);
 }
