@@ -191,7 +191,10 @@ async fn block_ends_when_the_window_ends(kind: StoreKind) {
 
     fail_logins(&api, &user.username, 5).await;
     let retry_after = assert_too_many_requests(&log_in(&api, &user).await);
-    assert!(retry_after <= 2, "Retry-After {retry_after} exceeds the window");
+    assert!(
+        retry_after <= 2,
+        "Retry-After {retry_after} exceeds the window"
+    );
 
     tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(300)).await;
     let reply = log_in(&api, &user).await;
@@ -268,12 +271,15 @@ async fn forwarded_for_is_ignored_by_default() {
     fail_logins(&api, &user.username, 5).await;
     for last in 1..=3 {
         let claimed = format!("203.0.113.{last}");
-        let request = api.post("/token").header("X-Forwarded-For", claimed).form(&[
-            ("grant_type", "password"),
-            ("username", user.username.as_str()),
-            ("password", user.password.as_str()),
-            ("client_id", CLI),
-        ]);
+        let request = api
+            .post("/token")
+            .header("X-Forwarded-For", claimed)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", user.username.as_str()),
+                ("password", user.password.as_str()),
+                ("client_id", CLI),
+            ]);
         assert_too_many_requests(&api.send(request).await);
     }
 }
@@ -393,7 +399,10 @@ async fn login_flood_sheds_logins_but_not_refreshes() {
         statuses.extend(task.await.expect("a flood task"));
     }
     let shed: Vec<&Reply> = statuses.iter().filter(|r| r.status == 503).collect();
-    assert!(refreshes >= 3, "only {refreshes} refreshes during the flood");
+    assert!(
+        refreshes >= 3,
+        "only {refreshes} refreshes during the flood"
+    );
     assert!(
         !shed.is_empty(),
         "no 503 among {} logins with one hashing thread",
@@ -458,4 +467,24 @@ async fn parallel_guesses_are_held_to_the_limit() {
         checked <= 5,
         "{checked} of 30 parallel wrong passwords were checked; the limit is 5"
     );
+}
+
+/// One IPv6 client usually holds a whole /64, so a limit per single IPv6
+/// address stops nobody: addresses of one /64 must share the counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_addresses_of_one_network_share_the_limit() {
+    let stack = Stack::start_with(
+        StoreKind::Redis,
+        &[("AUTH__HTTP__TRUSTED_PROXIES", "127.0.0.1")],
+    );
+    let api = stack.api();
+    let (user, _) = api.new_native_user().await;
+
+    for last in 1..=5 {
+        let client = format!("2001:db8:1:2::{last:x}");
+        let reply = login_via(&api, &client, &user.username, "Wrong-pw-0000").await;
+        assert_eq!(reply.status, 400, "{}", reply.describe());
+    }
+    let reply = login_via(&api, "2001:db8:1:2::99", &user.username, &user.password).await;
+    assert_too_many_requests(&reply);
 }
