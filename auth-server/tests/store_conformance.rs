@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use auth_server::store::memory::MemoryStore;
 use auth_server::store::{
-    RotateOutcome, RotatedSession, SessionId, Store, StoreError, StoredKey, UserId,
+    MAX_SESSIONS_PER_USER, RotateOutcome, RotatedSession, SessionId, Store, StoreError, StoredKey,
+    UserId,
 };
 use futures_util::future::join_all;
 
@@ -226,6 +227,36 @@ async fn revoke_all_deletes_sessions_and_blocks_racing_logins<B: Backend>(b: &B)
     assert_eq!(stored.revoked_before_ms, now + 10);
 
     assert_eq!(expect_ok(store.revoke_all(&UserId::random(), now).await), 0);
+}
+
+async fn sessions_beyond_the_cap_evict_the_first_to_expire<B: Backend>(b: &B) {
+    let store = b.store();
+    let now = wall_ms();
+    let alice = add_user(store, "alice", now).await;
+    let mut sessions = Vec::new();
+    for n in 0..MAX_SESSIONS_PER_USER {
+        let s = session(&alice, now + i64::try_from(n).expect("small"));
+        login(store, &s).await;
+        sessions.push(s);
+    }
+    let cap = i64::try_from(MAX_SESSIONS_PER_USER).expect("small");
+    let later = session(&alice, now + cap);
+    login(store, &later).await;
+    assert!(
+        !is_live(store, &sessions[0], now + cap).await,
+        "first to expire"
+    );
+    assert!(is_live(store, &sessions[1], now + cap).await);
+    assert!(is_live(store, &later, now + cap).await);
+
+    // A new session that expires first is kept; the next in line goes.
+    let mut short = session(&alice, now + cap + 1);
+    short.absolute_expiry_ms = now + cap + HOUR;
+    login(store, &short).await;
+    assert!(is_live(store, &short, now + cap + 1).await);
+    assert!(!is_live(store, &sessions[1], now + cap + 1).await);
+    let listed = expect_ok(store.list_sessions(&alice.id, now + cap + 1).await);
+    assert_eq!(listed.len(), MAX_SESSIONS_PER_USER);
 }
 
 // ---------------------------------------------------------------- rotation
@@ -778,6 +809,7 @@ conformance!(
     sessions_are_created_read_listed_and_revoked,
     sessions_are_refused_for_unknown_users_and_born_dead,
     revoke_all_deletes_sessions_and_blocks_racing_logins,
+    sessions_beyond_the_cap_evict_the_first_to_expire,
     current_token_rotates,
     previous_token_in_grace_from_same_context_replays,
     previous_token_from_another_ip_is_reuse,

@@ -10,8 +10,8 @@ use std::sync::{Mutex, MutexGuard};
 use subtle::ConstantTimeEq;
 
 use super::{
-    ClientContext, NewSession, RotateOutcome, RotateRequest, RotatedSession, SessionId,
-    SessionInfo, Store, StoreResult, StoredKey, UserId, UserRecord,
+    ClientContext, MAX_SESSIONS_PER_USER, NewSession, RotateOutcome, RotateRequest, RotatedSession,
+    SessionId, SessionInfo, Store, StoreResult, StoredKey, UserId, UserRecord,
 };
 
 /// Sweep every user's dead sessions after this many session creations.
@@ -99,6 +99,25 @@ impl UserEntry {
         let revoked_before = self.record.revoked_before_ms;
         self.sessions
             .retain(|_, s| s.is_live(revoked_before, now_ms));
+    }
+
+    /// Deletes the sessions that expire first, never `newest`, until at most
+    /// `max` remain.
+    fn evict_beyond(&mut self, max: usize, newest: &SessionId) {
+        let excess = self.sessions.len().saturating_sub(max);
+        if excess == 0 {
+            return;
+        }
+        let mut by_expiry: Vec<(i64, SessionId)> = self
+            .sessions
+            .iter()
+            .filter(|(id, _)| *id != newest)
+            .map(|(id, s)| (s.idle_expiry_ms, *id))
+            .collect();
+        by_expiry.sort_unstable();
+        for (_, id) in by_expiry.into_iter().take(excess) {
+            self.sessions.remove(&id);
+        }
     }
 
     /// Deletes every live session except `keep`; returns how many.
@@ -315,6 +334,7 @@ impl Store for MemoryStore {
             idle_expiry_ms: idle_expiry,
         };
         entry.sessions.insert(session.id, stored);
+        entry.evict_beyond(MAX_SESSIONS_PER_USER, &session.id);
         Ok(true)
     }
 

@@ -29,6 +29,11 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Live sessions one user may have. Creating one more deletes the sessions
+/// that would expire first, so one account cannot fill the store, and the
+/// scripts that walk a user's sessions stay short.
+pub const MAX_SESSIONS_PER_USER: usize = 100;
+
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -81,7 +86,9 @@ pub trait Store: Send + Sync + 'static {
     /// Returns `Ok(false)`, writing nothing, when the user does not exist,
     /// when `session.now_ms` is at or before the user's revoked-before time
     /// (a login racing "log out everywhere"), or when the session would be
-    /// born expired.
+    /// born expired. When the user then has more than
+    /// [`MAX_SESSIONS_PER_USER`] live sessions, the ones with the earliest
+    /// expiry (ties broken by session id) are deleted, never the new one.
     fn create_session(
         &self,
         session: &NewSession,

@@ -329,6 +329,7 @@ impl Store for RedisStore {
         let user_key = self.keys.user(&session.user);
         let session_key = self.keys.session(&session.user, &session.id);
         let index_key = self.keys.index(&session.user);
+        let session_prefix = self.keys.session_prefix(&session.user);
         let created: i64 = self
             .run(|mut conn| {
                 let mut call = self.scripts.create_session.key(&user_key);
@@ -342,7 +343,9 @@ impl Store for RedisStore {
                     .arg(session.absolute_expiry_ms)
                     .arg(session.idle_ttl_ms)
                     .arg(&session.context.ip)
-                    .arg(&session.context.user_agent);
+                    .arg(&session.context.user_agent)
+                    .arg(super::MAX_SESSIONS_PER_USER)
+                    .arg(&session_prefix);
                 async move { call.invoke_async(&mut conn).await }
             })
             .await?;
