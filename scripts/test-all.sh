@@ -25,3 +25,6 @@ scripts/browser-tests.sh
 
 # Stock Python and Node OAuth clients against the binary and its own Redis.
 scripts/interop-tests.sh
+
+# The OpenAPI document against the running server, fuzzed by schemathesis.
+scripts/openapi-check.sh

@@ -23,6 +23,19 @@ fn subject(claims: &Authenticated) -> Result<(UserId, Option<SessionId>), ApiErr
 
 /// `POST /password`: JSON `{"current_password", "new_password"}`. Changes the
 /// password and revokes every other session of the user; 204 on success.
+#[utoipa::path(post, path = "/password", tag = "account",
+    request_body(content(
+        (super::openapi::PasswordChange = "application/json"),
+        (super::openapi::PasswordChange = "application/x-www-form-urlencoded"))),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Password changed; other sessions ended"),
+        (status = 400, description = "Wrong current password or invalid new one", body = super::openapi::ErrorBody),
+        (status = 400, description = "Malformed Authorization header or body", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not a user's token", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable or busy", body = super::openapi::ErrorBody)))]
 pub async fn change_password(
     req: HttpRequest,
     claims: Authenticated,

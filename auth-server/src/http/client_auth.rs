@@ -90,7 +90,12 @@ pub fn authenticate<'a>(
             header
         }
         None => Credentials {
-            id: params.require("client_id")?.to_owned(),
+            // No client authentication at all is invalid_client (RFC 6749
+            // section 5.2), not a missing parameter.
+            id: params
+                .get("client_id")
+                .ok_or(GrantError::InvalidClient)?
+                .to_owned(),
             secret: body_secret.map(|s| Zeroizing::new(s.to_owned())),
         },
     };

@@ -9,6 +9,8 @@ use crate::keys::{KeyState, key_state};
 use crate::store::Store;
 
 /// `GET /.well-known/jwks.json`: the public keys, pre-encoded.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta",
+    responses((status = 200, description = "Public signing keys", body = super::openapi::JwksDoc)))]
 pub async fn jwks(grants: web::Data<Grants>) -> HttpResponse {
     let ring = grants.keys.current();
     let cache = format!("public, max-age={}", grants.settings.jwks_max_age_secs);
@@ -22,6 +24,8 @@ pub async fn jwks(grants: web::Data<Grants>) -> HttpResponse {
 }
 
 /// `GET /healthz`: the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "meta",
+    responses((status = 200, description = "The process runs", body = super::openapi::StatusBody)))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -30,6 +34,10 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: the store answers and a signing key is loaded. Keys are
 /// loaded before the listener opens, so the store is what can fail.
+#[utoipa::path(get, path = "/readyz", tag = "meta",
+    responses(
+        (status = 200, description = "Store reachable, keys loaded", body = super::openapi::StatusBody),
+        (status = 503, description = "Store unreachable", body = super::openapi::StatusBody)))]
 pub async fn readyz(grants: web::Data<Grants>) -> HttpResponse {
     match grants.store.ping().await {
         Ok(()) => HttpResponse::Ok()
@@ -52,6 +60,8 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(grants: web::Data<Grants>) -> HttpResponse {
     let metrics = &grants.metrics;
     metrics
@@ -78,4 +88,17 @@ pub async fn metrics(grants: web::Data<Grants>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics.encode())
+}
+
+/// A known path with a method it does not support.
+pub async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    let mut response = super::error::error_response(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request",
+        "method not allowed",
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
 }

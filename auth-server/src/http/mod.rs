@@ -9,6 +9,7 @@ pub mod cors;
 mod error;
 mod meta;
 pub mod oauth;
+pub mod openapi;
 mod session;
 mod sessions;
 mod token;
@@ -33,43 +34,50 @@ pub fn configure(config: &mut web::ServiceConfig, grants: web::Data<Grants>) {
     config
         .app_data(grants)
         .app_data(web::PayloadConfig::new(body::MAX_BODY_BYTES))
-        .route("/signup", web::post().to(token::sign_up))
-        .route("/token", web::post().to(token::token))
-        .route("/refresh", web::post().to(session::refresh))
-        .route("/logout", web::post().to(session::log_out))
-        .route("/csrf", web::get().to(session::csrf))
-        .route("/revoke", web::post().to(oauth::revoke))
-        .route("/introspect", web::post().to(oauth::introspect))
         .app_data(web::Data::new(oauth::MetadataDocument(metadata)))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            web::get().to(oauth::metadata),
+        .app_data(web::Data::new(openapi::OpenApiDocument::build()))
+        .service(resource("/signup", "POST").route(web::post().to(token::sign_up)))
+        .service(resource("/token", "POST").route(web::post().to(token::token)))
+        .service(resource("/refresh", "POST").route(web::post().to(session::refresh)))
+        .service(resource("/logout", "POST").route(web::post().to(session::log_out)))
+        .service(resource("/csrf", "GET").route(web::get().to(session::csrf)))
+        .service(resource("/revoke", "POST").route(web::post().to(oauth::revoke)))
+        .service(resource("/introspect", "POST").route(web::post().to(oauth::introspect)))
+        .service(resource("/password", "POST").route(guarded(
+            web::post().to(account::change_password),
+            &validator,
+        )))
+        .service(
+            resource("/sessions", "GET").route(guarded(web::get().to(sessions::list), &validator)),
         )
         .service(
-            web::resource("/password")
-                .wrap(resource_guard::Guard::new(validator.clone()))
-                .route(web::post().to(account::change_password)),
+            resource("/sessions/{id}", "DELETE")
+                .route(guarded(web::delete().to(sessions::revoke), &validator)),
         )
         .service(
-            web::resource("/sessions")
-                .wrap(resource_guard::Guard::new(validator.clone()))
-                .route(web::get().to(sessions::list)),
+            resource("/logout-all", "POST")
+                .route(guarded(web::post().to(sessions::logout_all), &validator)),
         )
         .service(
-            web::resource("/sessions/{id}")
-                .wrap(resource_guard::Guard::new(validator.clone()))
-                .route(web::delete().to(sessions::revoke)),
+            resource("/.well-known/oauth-authorization-server", "GET")
+                .route(web::get().to(oauth::metadata)),
         )
-        .service(
-            web::resource("/logout-all")
-                .wrap(resource_guard::Guard::new(validator))
-                .route(web::post().to(sessions::logout_all)),
-        )
-        .route(shared::JWKS_PATH, web::get().to(meta::jwks))
-        .route("/healthz", web::get().to(meta::healthz))
-        .route("/readyz", web::get().to(meta::readyz))
-        .route("/metrics", web::get().to(meta::metrics))
+        .service(resource(shared::JWKS_PATH, "GET").route(web::get().to(meta::jwks)))
+        .service(resource("/healthz", "GET").route(web::get().to(meta::healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(meta::readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(meta::metrics)))
+        .service(resource("/openapi.json", "GET").route(web::get().to(openapi::openapi_json)))
         .default_service(web::to(meta::not_found));
+}
+
+/// A resource whose unsupported methods get 405 with an `Allow` header.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || meta::method_not_allowed(allow)))
+}
+
+/// A route that requires a valid access token of this server.
+fn guarded(route: actix_web::Route, validator: &resource_guard::Validator) -> actix_web::Route {
+    route.wrap(resource_guard::Guard::new(validator.clone()))
 }
 
 /// The request id of a request: `X-Request-Id` when it is a short token of

@@ -12,6 +12,15 @@ use crate::grant::{GrantError, Grants};
 
 /// `POST /revoke` (RFC 7009): ends the session of a refresh or access token
 /// issued to the calling client. Unknown tokens get 200 as well.
+#[utoipa::path(post, path = "/revoke", tag = "tokens",
+    request_body(content = super::openapi::TokenParameter, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or unknown token"),
+        (status = 400, description = "Invalid request or token of another client", body = super::openapi::ErrorBody),
+        (status = 401, description = "Client authentication failed", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody)))]
 pub async fn revoke(
     req: HttpRequest,
     payload: web::Payload,
@@ -30,6 +39,15 @@ pub async fn revoke(
 }
 
 /// `POST /introspect` (RFC 7662), for confidential clients only.
+#[utoipa::path(post, path = "/introspect", tag = "tokens",
+    request_body(content = super::openapi::TokenParameter, content_type = "application/x-www-form-urlencoded"),
+    security(("client_basic" = [])),
+    responses(
+        (status = 200, description = "Token description", body = super::openapi::IntrospectionResponse),
+        (status = 400, description = "Invalid request", body = super::openapi::ErrorBody),
+        (status = 401, description = "Client authentication failed", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody)))]
 pub async fn introspect(
     req: HttpRequest,
     payload: web::Payload,
@@ -95,6 +113,8 @@ pub fn metadata_document(grants: &Grants) -> web::Bytes {
 }
 
 /// `GET /.well-known/oauth-authorization-server`.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "meta",
+    responses((status = 200, description = "RFC 8414 metadata", content_type = "application/json")))]
 pub async fn metadata(document: web::Data<MetadataDocument>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((

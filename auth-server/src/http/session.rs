@@ -40,6 +40,15 @@ fn rejected_with_cleared_cookies(description: &str) -> HttpResponse {
 }
 
 /// `POST /refresh`: rotates the refresh cookie of a browser session.
+#[utoipa::path(post, path = "/refresh", tag = "browser",
+    params(("X-CSRF-Token" = Option<String>, Header, description = "The session's CSRF token")),
+    responses(
+        (status = 200, description = "Rotated; a new refresh cookie is set", body = super::openapi::TokenResponse),
+        (status = 400, description = "Malformed request", body = super::openapi::ErrorBody),
+        (status = 401, description = "No, invalid or reused refresh cookie", body = super::openapi::ErrorBody),
+        (status = 403, description = "CSRF token or origin rejected", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody)))]
 pub async fn refresh(
     req: HttpRequest,
     payload: web::Payload,
@@ -110,6 +119,15 @@ fn browser_client(
 /// `POST /logout`: revokes the session of the refresh cookie (with the CSRF
 /// header) or of the form field `refresh_token` (native clients). Answers
 /// 204 also for unknown or already revoked tokens.
+#[utoipa::path(post, path = "/logout", tag = "tokens",
+    request_body(content = super::openapi::LogoutRequest, content_type = "application/x-www-form-urlencoded"),
+    params(("X-CSRF-Token" = Option<String>, Header, description = "Required with the refresh cookie")),
+    responses(
+        (status = 204, description = "Session ended, or nothing to end"),
+        (status = 400, description = "Malformed request", body = super::openapi::ErrorBody),
+        (status = 403, description = "CSRF token or origin rejected", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody)))]
 pub async fn log_out(
     req: HttpRequest,
     payload: web::Payload,
@@ -137,9 +155,8 @@ pub async fn log_out(
     }
     if !body.is_empty() {
         let params = body::form(&req, &body)?;
-        if let Some(presented) = params.get("refresh_token") {
-            grants.log_out(presented, &context).await?;
-        }
+        let presented = params.require("refresh_token")?;
+        grants.log_out(presented, &context).await?;
     }
     let mut response = HttpResponse::NoContent();
     no_store(&mut response);
@@ -153,6 +170,12 @@ struct CsrfBody {
 
 /// `GET /csrf`: the session's CSRF token, for a page that reloaded and
 /// cannot read the auth server's cookie.
+#[utoipa::path(get, path = "/csrf", tag = "browser",
+    responses(
+        (status = 200, description = "The session's CSRF token", body = super::openapi::CsrfResponse),
+        (status = 401, description = "No or invalid refresh cookie", body = super::openapi::ErrorBody),
+        (status = 403, description = "Origin not allowed", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody)))]
 pub async fn csrf(req: HttpRequest, grants: web::Data<Grants>) -> Result<HttpResponse, ApiError> {
     if !origin_allowed(&req, &grants.settings.allowed_origins) {
         return Err(forbidden("origin not allowed"));

@@ -38,6 +38,14 @@ fn no_store() -> (header::HeaderName, &'static str) {
 }
 
 /// `GET /sessions`: the user's live sessions, newest first.
+#[utoipa::path(get, path = "/sessions", tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Live sessions", body = super::openapi::SessionListResponse),
+        (status = 400, description = "Malformed Authorization header or body", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not a user's token", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody)))]
 pub async fn list(
     claims: Authenticated,
     grants: web::Data<Grants>,
@@ -69,6 +77,16 @@ pub async fn list(
 
 /// `DELETE /sessions/{id}`: revokes one of the user's sessions. Another
 /// user's session id is 404, like an unknown one.
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "account",
+    params(("id" = String, Path, description = "Session id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Session revoked"),
+        (status = 400, description = "Malformed Authorization header or body", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not a user's token", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such session of this user", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody)))]
 pub async fn revoke(
     claims: Authenticated,
     path: web::Path<String>,
@@ -94,6 +112,14 @@ pub async fn revoke(
 
 /// `POST /logout-all`: revokes every session of the user, including the
 /// current one.
+#[utoipa::path(post, path = "/logout-all", tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session revoked"),
+        (status = 400, description = "Malformed Authorization header or body", body = super::openapi::ErrorBody),
+        (status = 401, description = "Missing or invalid access token", body = super::openapi::ErrorBody),
+        (status = 403, description = "Not a user's token", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable", body = super::openapi::ErrorBody)))]
 pub async fn logout_all(
     claims: Authenticated,
     grants: web::Data<Grants>,

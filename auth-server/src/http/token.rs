@@ -69,6 +69,19 @@ fn client<'a>(grants: &'a Grants, params: &Params) -> Result<&'a Client, ApiErro
 }
 
 /// `POST /signup`: creates an account and answers 201 with a token response.
+#[utoipa::path(post, path = "/signup", tag = "tokens",
+    request_body(content(
+        (super::openapi::SignupRequest = "application/json"),
+        (super::openapi::SignupRequest = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 201, description = "Account created and logged in", body = super::openapi::TokenResponse),
+        (status = 400, description = "Invalid input", body = super::openapi::ErrorBody),
+        (status = 401, description = "Unknown client", body = super::openapi::ErrorBody),
+        (status = 403, description = "Origin not allowed", body = super::openapi::ErrorBody),
+        (status = 409, description = "Username taken", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many sign-ups from this address", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable or busy", body = super::openapi::ErrorBody)))]
 pub async fn sign_up(
     req: HttpRequest,
     payload: web::Payload,
@@ -88,6 +101,17 @@ pub async fn sign_up(
 
 /// `POST /token`: the password, refresh_token and client_credentials grants
 /// (RFC 6749).
+#[utoipa::path(post, path = "/token", tag = "tokens",
+    request_body(content = super::openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Tokens issued", body = super::openapi::TokenResponse),
+        (status = 400, description = "Invalid request, grant or scope", body = super::openapi::ErrorBody),
+        (status = 401, description = "Client authentication failed", body = super::openapi::ErrorBody),
+        (status = 403, description = "Origin not allowed", body = super::openapi::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 429, description = "Too many failed logins", body = super::openapi::ErrorBody),
+        (status = 503, description = "Store unavailable or busy", body = super::openapi::ErrorBody)))]
 pub async fn token(
     req: HttpRequest,
     payload: web::Payload,

@@ -120,7 +120,36 @@ impl RedisStore {
         if matches!(store.conn, Conn::Cluster(_)) && store.cluster_has_replicas().await? {
             store.replica_acks = 1;
         }
+        store.warn_about_listpack_limit().await;
         Ok(store)
+    }
+
+    /// Logs a warning when Redis stores session hashes as hash tables,
+    /// which takes about twice the memory. Sessions contain values of up to
+    /// a few hundred bytes (user agent, sealed successor), and Redis keeps a
+    /// hash compact only while every value fits `hash-max-listpack-value`
+    /// (64 by default; `hash-max-ziplist-value` before Redis 7). Servers
+    /// that forbid `CONFIG` are not checked.
+    async fn warn_about_listpack_limit(&self) {
+        const RECOMMENDED: i64 = 256;
+        let reply: StoreResult<Vec<String>> = self
+            .run(|mut conn| async move {
+                redis::cmd("CONFIG")
+                    .arg("GET")
+                    .arg("hash-max-ziplist-value")
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await;
+        let limit = reply.ok().and_then(|pair| pair.get(1)?.parse::<i64>().ok());
+        if let Some(limit) = limit.filter(|limit| *limit < RECOMMENDED) {
+            tracing::warn!(
+                hash_max_listpack_value = limit,
+                recommended = RECOMMENDED,
+                "Redis hash-max-listpack-value is below the recommended value, \
+                 so each session takes about twice the memory; raise it in redis.conf"
+            );
+        }
     }
 
     /// Sets how many replicas must acknowledge a rotation before it counts
