@@ -1,6 +1,6 @@
 //! Helpers for the account-protection tests: audit events in the server's
 //! log, second client addresses, the password-change and session endpoints,
-//! and throttling answers.
+//! and throttling responses.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use crate::server::AuthServer;
 /// to the server.
 pub const OTHER_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
 
-/// Longest wait for an audit event to reach the log file.
+/// Maximum wait for an audit event to reach the log file.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Returns the loopback address `127.0.0.{last}`.
@@ -23,7 +23,7 @@ pub fn loopback(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
-/// Every audit event in `log`: the JSON lines whose `target` is `audit`.
+/// Returns every audit event in `log`: the JSON lines whose `target` is `audit`.
 pub fn audit_events(log: &str) -> Vec<Value> {
     log.lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
@@ -31,7 +31,7 @@ pub fn audit_events(log: &str) -> Vec<Value> {
         .collect()
 }
 
-/// The audit events in `log` whose `event` is `name`, in log order.
+/// Returns the audit events in `log` whose `event` is `name`, in log order.
 pub fn events_named(log: &str, name: &str) -> Vec<Value> {
     audit_events(log)
         .into_iter()
@@ -39,8 +39,8 @@ pub fn events_named(log: &str, name: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Waits until the server's log holds at least `count` audit events named
-/// `name`, and returns them all; panics with the log after a few seconds.
+/// Waits until the server's log contains at least `count` audit events
+/// named `name`, and returns them all. Panics with the log after 5 s.
 pub async fn wait_for_events(server: &AuthServer, name: &str, count: usize) -> Vec<Value> {
     let deadline = Instant::now() + EVENT_TIMEOUT;
     loop {
@@ -66,13 +66,13 @@ pub async fn wait_for_next_event(server: &AuthServer, name: &str, before: usize)
     events.last().cloned().unwrap_or(Value::Null)
 }
 
-/// The string field `field` of an audit event, or `""`.
+/// Returns the string field `field` of an audit event, or `""`.
 pub fn field<'a>(event: &'a Value, field: &str) -> &'a str {
     event.get(field).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// The payload of a JWT, decoded without checking the signature: enough to
-/// read `sub` and `sid` of a token the test just received.
+/// Decodes the payload of a JWT without checking the signature, which is
+/// enough to read `sub` and `sid` of a token the test just received.
 pub fn unverified_claims(token: &str) -> Value {
     let payload = token
         .split('.')
@@ -98,7 +98,7 @@ pub async fn list_sessions(api: &Api, access: &str) -> Reply {
     api.send(api.get("/sessions").bearer_auth(access)).await
 }
 
-/// The ids of the live sessions `GET /sessions` lists for `access`'s user.
+/// Returns the ids of the live sessions `GET /sessions` lists for `access`'s user.
 pub async fn live_session_ids(api: &Api, access: &str) -> Vec<String> {
     let reply = list_sessions(api, access).await;
     assert_eq!(reply.status, 200, "GET /sessions: {}", reply.describe());
@@ -133,7 +133,7 @@ pub fn assert_too_many_requests(reply: &Reply) -> u64 {
     seconds
 }
 
-/// The median of `samples` (the upper one of an even count).
+/// Returns the median of `samples` (the upper one of an even count).
 pub fn median(samples: &[Duration]) -> Duration {
     let mut sorted = samples.to_vec();
     sorted.sort();

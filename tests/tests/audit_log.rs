@@ -15,7 +15,7 @@ use tests::{Api, Stack, StoreKind, Tokens, on_each_store, random_hex};
 on_each_store!(
     sign_up_and_login_are_audited,
     failed_and_throttled_logins_are_audited,
-    refresh_reuse_names_both_requesters_and_the_session,
+    reuse_names_both_requesters,
     grace_replay_is_audited,
     revoked_sessions_are_audited,
     logouts_are_audited,
@@ -84,7 +84,7 @@ async fn failed_and_throttled_logins_are_audited(kind: StoreKind) {
     assert_eq!(field(&event, "client_id"), CLI, "{event}");
 }
 
-async fn refresh_reuse_names_both_requesters_and_the_session(kind: StoreKind) {
+async fn reuse_names_both_requesters(kind: StoreKind) {
     let stack = Stack::start(kind);
     let owner = stack.api().with_user_agent("owner-agent/1");
     let thief = owner
@@ -215,7 +215,7 @@ async fn context_change_is_audited(kind: StoreKind) {
 /// Every flow that writes an audit event, then a search of the whole log
 /// for every secret the flows sent or received and for password hashes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn audit_log_holds_no_secret() {
+async fn log_contains_no_secret() {
     let stack = Stack::start_with(StoreKind::Redis, &[("AUTH__LOG__FILTER", "debug")]);
     let api = stack.api();
     run_every_audited_flow(&api).await;
@@ -325,7 +325,7 @@ async fn run_every_audited_flow(api: &Api) {
 /// A username is the one audited field a client writes freely; a line
 /// break in it must not start a forged audit line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn username_cannot_forge_an_audit_line() {
+async fn username_cannot_forge_audit_line() {
     let stack = Stack::start(StoreKind::Redis);
     let api = stack.api();
     let forged = "{\"target\":\"audit\",\"event\":\"logout\",\"user\":\"x\"}";

@@ -3,8 +3,8 @@
 //! audit log (`log`, the default), or ends the session (`strict`).
 
 use tests::protection::{
-    OTHER_ADDRESS, events_named, field, live_session_ids, unverified_claims, wait_for_events,
-    wait_for_next_event,
+    OTHER_ADDRESS, events_named, field, list_sessions, live_session_ids, unverified_claims,
+    wait_for_events, wait_for_next_event,
 };
 use tests::{Api, AuthServer, BrowserSession, Stack, StoreKind, Tokens, on_each_store};
 
@@ -15,19 +15,20 @@ const STRICT: &[(&str, &str)] = &[("AUTH__SECURITY__BINDING", "strict")];
 const NEW_AGENT: &str = "binding-test-other-agent/2.0";
 
 on_each_store!(
-    off_ignores_a_new_address,
-    off_ignores_a_new_user_agent,
-    log_records_a_new_address_and_refreshes,
-    log_records_a_new_user_agent_and_refreshes,
-    log_is_the_default,
-    log_compares_with_the_last_context_not_the_first,
-    log_counts_a_move_once_despite_a_grace_replay,
-    strict_revokes_the_session_on_a_new_address,
-    strict_revokes_the_session_on_a_new_user_agent,
-    strict_keeps_a_session_that_stays_in_place,
-    strict_allows_a_grace_replay_from_the_same_client,
-    strict_browser_refresh_from_a_new_address_clears_cookies,
-    strict_spares_other_sessions_of_the_user,
+    off_ignores_new_address,
+    off_ignores_new_user_agent,
+    log_records_new_address,
+    log_records_new_user_agent,
+    log_is_default,
+    log_compares_with_last_context,
+    grace_replay_logs_move_once,
+    log_keeps_moved_browser_session,
+    strict_revokes_on_new_address,
+    strict_revokes_on_new_user_agent,
+    strict_keeps_unmoved_session,
+    strict_allows_grace_replay,
+    strict_browser_move_clears_cookies,
+    strict_spares_other_sessions,
 );
 
 async fn refresh_ok(api: &Api, refresh: &str) -> Tokens {
@@ -40,7 +41,7 @@ fn context_changes(server: &AuthServer) -> usize {
     events_named(&server.log_text(), "context_change").len()
 }
 
-/// Waits until the server has logged the request that was answered last,
+/// Waits until the server has logged the last request it responded to,
 /// so that an absent event is really absent.
 async fn settle(server: &AuthServer) {
     let before = events_named(&server.log_text(), "login").len();
@@ -50,7 +51,7 @@ async fn settle(server: &AuthServer) {
     wait_for_events(server, "login", before + 1).await;
 }
 
-async fn off_ignores_a_new_address(kind: StoreKind) {
+async fn off_ignores_new_address(kind: StoreKind) {
     let stack = Stack::start_with(kind, OFF);
     let api = stack.api();
     let (_, tokens) = api.new_native_user().await;
@@ -67,7 +68,7 @@ async fn off_ignores_a_new_address(kind: StoreKind) {
     );
 }
 
-async fn off_ignores_a_new_user_agent(kind: StoreKind) {
+async fn off_ignores_new_user_agent(kind: StoreKind) {
     let stack = Stack::start_with(kind, OFF);
     let api = stack.api();
     let (_, tokens) = api.new_native_user().await;
@@ -82,7 +83,7 @@ async fn off_ignores_a_new_user_agent(kind: StoreKind) {
     );
 }
 
-async fn log_records_a_new_address_and_refreshes(kind: StoreKind) {
+async fn log_records_new_address(kind: StoreKind) {
     let stack = Stack::start_with(kind, LOG);
     let api = stack.api();
     let (_, tokens) = api.new_native_user().await;
@@ -96,10 +97,19 @@ async fn log_records_a_new_address_and_refreshes(kind: StoreKind) {
     assert_eq!(field(&event, "ip"), "127.0.0.2", "{event}");
     assert_eq!(event["revoked"], false, "{event}");
 
+    let listed = list_sessions(&api, &next.access_token).await.json();
+    let entry = &listed["sessions"][0];
+    assert_eq!(entry["id"].as_str(), Some(session.as_str()), "{listed}");
+    assert_eq!(
+        entry["ip"].as_str(),
+        Some("127.0.0.2"),
+        "last address: {listed}"
+    );
+
     refresh_ok(&moved, &next.refresh()).await;
 }
 
-async fn log_records_a_new_user_agent_and_refreshes(kind: StoreKind) {
+async fn log_records_new_user_agent(kind: StoreKind) {
     let stack = Stack::start_with(kind, LOG);
     let api = stack.api();
     let (_, tokens) = api.new_native_user().await;
@@ -118,7 +128,7 @@ async fn log_records_a_new_user_agent_and_refreshes(kind: StoreKind) {
     refresh_ok(&moved, &next.refresh()).await;
 }
 
-async fn log_is_the_default(kind: StoreKind) {
+async fn log_is_default(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (_, tokens) = api.new_native_user().await;
@@ -128,7 +138,7 @@ async fn log_is_the_default(kind: StoreKind) {
     assert_eq!(event["revoked"], false, "{event}");
 }
 
-async fn log_compares_with_the_last_context_not_the_first(kind: StoreKind) {
+async fn log_compares_with_last_context(kind: StoreKind) {
     let stack = Stack::start_with(kind, LOG);
     let api = stack.api();
     let moved = api.from_address(OTHER_ADDRESS);
@@ -154,7 +164,7 @@ async fn log_compares_with_the_last_context_not_the_first(kind: StoreKind) {
     assert_eq!(field(&events[1], "ip"), "127.0.0.1", "{}", events[1]);
 }
 
-async fn log_counts_a_move_once_despite_a_grace_replay(kind: StoreKind) {
+async fn grace_replay_logs_move_once(kind: StoreKind) {
     let env = [LOG[0], ("AUTH__TOKENS__REUSE_GRACE_SECS", "30")];
     let stack = Stack::start_with(kind, &env);
     let api = stack.api();
@@ -162,7 +172,7 @@ async fn log_counts_a_move_once_despite_a_grace_replay(kind: StoreKind) {
     let (_, tokens) = api.new_native_user().await;
 
     let next = refresh_ok(&moved, &tokens.refresh()).await;
-    // The moved client retries the same request, as a lost answer would
+    // The moved client retries the same request, as a lost response would
     // make it do: it gets the same successor and has not moved again.
     let replay = refresh_ok(&moved, &tokens.refresh()).await;
     assert_eq!(replay.refresh_token, next.refresh_token);
@@ -173,7 +183,23 @@ async fn log_counts_a_move_once_despite_a_grace_replay(kind: StoreKind) {
     assert_eq!(events.len(), 1, "one move, events: {events:?}");
 }
 
-async fn strict_revokes_the_session_on_a_new_address(kind: StoreKind) {
+async fn log_keeps_moved_browser_session(kind: StoreKind) {
+    let stack = Stack::start_with(kind, LOG);
+    let api = stack.api();
+    let (_, mut session) = api.new_browser_user().await;
+
+    let moved = api.from_address(OTHER_ADDRESS);
+    let reply = moved.refresh_browser(&session).await;
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+    session.update(&reply);
+    let event = wait_for_next_event(&stack.server, "context_change", 0).await;
+    assert_eq!(field(&event, "ip"), "127.0.0.2", "{event}");
+
+    let reply = moved.refresh_browser(&session).await;
+    assert_eq!(reply.status, 200, "{}", reply.describe());
+}
+
+async fn strict_revokes_on_new_address(kind: StoreKind) {
     let stack = Stack::start_with(kind, STRICT);
     let api = stack.api();
     let (user, tokens) = api.new_native_user().await;
@@ -189,7 +215,7 @@ async fn strict_revokes_the_session_on_a_new_address(kind: StoreKind) {
     refresh_ok(&api, &fresh.refresh()).await;
 }
 
-async fn strict_revokes_the_session_on_a_new_user_agent(kind: StoreKind) {
+async fn strict_revokes_on_new_user_agent(kind: StoreKind) {
     let stack = Stack::start_with(kind, STRICT);
     let api = stack.api();
     let (_, tokens) = api.new_native_user().await;
@@ -201,8 +227,8 @@ async fn strict_revokes_the_session_on_a_new_user_agent(kind: StoreKind) {
     assert_revoked_by_binding(&stack, &api, &tokens, &reply).await;
 }
 
-/// Asserts that `reply` refused a refresh with `invalid_grant`, that the
-/// session of `tokens` is gone, and that the audit log says why.
+/// Asserts that `reply` rejected a refresh with `invalid_grant`, that the
+/// session of `tokens` is gone, and that the audit log records the reason.
 async fn assert_revoked_by_binding(
     stack: &Stack,
     api: &Api,
@@ -233,7 +259,7 @@ async fn assert_revoked_by_binding(
     assert_eq!(field(&revoked, "reason"), "context_change", "{revoked}");
 }
 
-async fn strict_keeps_a_session_that_stays_in_place(kind: StoreKind) {
+async fn strict_keeps_unmoved_session(kind: StoreKind) {
     let stack = Stack::start_with(kind, STRICT);
     let api = stack.api();
     let (_, tokens) = api.new_native_user().await;
@@ -246,7 +272,7 @@ async fn strict_keeps_a_session_that_stays_in_place(kind: StoreKind) {
     assert_eq!(context_changes(&stack.server), 0);
 }
 
-async fn strict_allows_a_grace_replay_from_the_same_client(kind: StoreKind) {
+async fn strict_allows_grace_replay(kind: StoreKind) {
     let env = [STRICT[0], ("AUTH__TOKENS__REUSE_GRACE_SECS", "30")];
     let stack = Stack::start_with(kind, &env);
     let api = stack.api();
@@ -261,7 +287,7 @@ async fn strict_allows_a_grace_replay_from_the_same_client(kind: StoreKind) {
     assert_eq!(context_changes(&stack.server), 0);
 }
 
-async fn strict_browser_refresh_from_a_new_address_clears_cookies(kind: StoreKind) {
+async fn strict_browser_move_clears_cookies(kind: StoreKind) {
     let stack = Stack::start_with(kind, STRICT);
     let api = stack.api();
     let (_, session) = api.new_browser_user().await;
@@ -288,7 +314,7 @@ fn assert_cookies_cleared(reply: &tests::Reply) {
     }
 }
 
-async fn strict_spares_other_sessions_of_the_user(kind: StoreKind) {
+async fn strict_spares_other_sessions(kind: StoreKind) {
     let stack = Stack::start_with(kind, STRICT);
     let api = stack.api();
     let (user, stolen) = api.new_native_user().await;

@@ -1,6 +1,6 @@
-//! CORS: configured origins get credentialed CORS answers and preflights;
+//! CORS: configured origins get credentialed CORS responses and preflights;
 //! every other origin gets no `Access-Control-*` header at all. Every
-//! answer varies on `Origin`.
+//! response varies on `Origin`.
 
 use reqwest::Method;
 use tests::client::WEB;
@@ -60,7 +60,7 @@ async fn web_login(api: &Api, origin: &str, username: &str, password: &str) -> R
     api.send(request).await
 }
 
-/// All values of header `name`, joined with commas and lowercased.
+/// Returns all values of header `name`, joined with commas and lowercased.
 fn joined(reply: &Reply, name: &str) -> String {
     let values: Vec<&str> = reply
         .headers
@@ -117,7 +117,7 @@ fn assert_no_cors(reply: &Reply) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn allowed_origin_gets_credentialed_cors_headers() {
+async fn allowed_origin_gets_credentialed_cors() {
     let stack = start();
     let api = stack.api();
 
@@ -130,7 +130,7 @@ async fn allowed_origin_gets_credentialed_cors_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn allowed_origin_may_log_in_and_read_the_answer() {
+async fn allowed_origin_reads_login_response() {
     let stack = start();
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -141,7 +141,7 @@ async fn allowed_origin_may_log_in_and_read_the_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn error_answers_to_allowed_origin_carry_cors_headers() {
+async fn error_responses_carry_cors_headers() {
     let stack = start();
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -153,7 +153,7 @@ async fn error_answers_to_allowed_origin_carry_cors_headers() {
         assert_credentialed_cors(&reply, APP);
         last = Some(reply);
     }
-    let throttled = last.expect("six answers");
+    let throttled = last.expect("six responses");
     assert_eq!(throttled.status, 429, "{}", throttled.describe());
     assert!(
         list_contains(&throttled, "access-control-expose-headers", "retry-after"),
@@ -169,7 +169,7 @@ async fn error_answers_to_allowed_origin_carry_cors_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn preflight_from_allowed_origin_is_answered() {
+async fn allowed_preflight_gets_204() {
     let stack = start();
     let api = stack.api();
     let cases = [
@@ -229,7 +229,7 @@ async fn other_origins_get_no_cors_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answer_without_origin_has_no_cors_headers() {
+async fn request_without_origin_gets_no_cors() {
     let stack = start();
     let api = stack.api();
 

@@ -1,4 +1,4 @@
-//! A login answer does not tell whether an account exists: an unknown
+//! A login response does not reveal whether an account exists: an unknown
 //! username and a wrong password get the same status, the same body, the
 //! same headers and take about the same time.
 
@@ -9,9 +9,9 @@ use tests::protection::{assert_too_many_requests, median};
 use tests::{Api, Reply, Stack, StoreKind, on_each_store, random_hex};
 
 on_each_store!(
-    unknown_user_and_wrong_password_get_the_same_answer,
-    browser_client_gets_the_same_answer_for_both,
-    blocked_unknown_user_and_blocked_real_user_look_the_same,
+    unknown_user_matches_wrong_password,
+    browser_failures_look_alike,
+    blocked_users_look_alike,
 );
 
 /// Settings that keep the throttle out of the way of repeated failures.
@@ -21,7 +21,7 @@ const NO_THROTTLE: &[(&str, &str)] = &[
     ("AUTH__THROTTLE__USER_FAILURES_BEFORE_DELAY", "1000"),
 ];
 
-/// Headers whose value differs from one answer to the next by design.
+/// Headers whose value differs from one response to the next by design.
 const PER_RESPONSE_HEADERS: &[&str] = &["date", "x-request-id"];
 
 async fn wrong_password(api: &Api, client_id: &str, username: &str) -> Reply {
@@ -30,7 +30,7 @@ async fn wrong_password(api: &Api, client_id: &str, username: &str) -> Reply {
         .await
 }
 
-async fn unknown_user_and_wrong_password_get_the_same_answer(kind: StoreKind) {
+async fn unknown_user_matches_wrong_password(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -39,10 +39,10 @@ async fn unknown_user_and_wrong_password_get_the_same_answer(kind: StoreKind) {
     let unknown = wrong_password(&api, CLI, &tests::unique_username("ghost")).await;
     assert_eq!(known.status, 400, "{}", known.describe());
     assert_eq!(known.error().as_deref(), Some("invalid_grant"));
-    assert_same_answer(&known, &unknown);
+    assert_same_response(&known, &unknown);
 }
 
-async fn browser_client_gets_the_same_answer_for_both(kind: StoreKind) {
+async fn browser_failures_look_alike(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, _) = api.new_browser_user().await;
@@ -55,10 +55,10 @@ async fn browser_client_gets_the_same_answer_for_both(kind: StoreKind) {
         "a failed login set cookies: {:?}",
         known.headers
     );
-    assert_same_answer(&known, &unknown);
+    assert_same_response(&known, &unknown);
 }
 
-async fn blocked_unknown_user_and_blocked_real_user_look_the_same(kind: StoreKind) {
+async fn blocked_users_look_alike(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -78,7 +78,7 @@ async fn blocked_unknown_user_and_blocked_real_user_look_the_same(kind: StoreKin
 
 /// Asserts equal status, body and headers, apart from the headers that
 /// differ per response.
-fn assert_same_answer(known: &Reply, unknown: &Reply) {
+fn assert_same_response(known: &Reply, unknown: &Reply) {
     assert_eq!(known.status, unknown.status, "status differs");
     assert_eq!(known.body, unknown.body, "body differs");
     assert_eq!(
@@ -106,7 +106,7 @@ fn header_names(reply: &Reply) -> Vec<String> {
 /// that skips password hashing for unknown users (a ratio of ten or more),
 /// not small differences.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_user_and_wrong_password_take_similar_time() {
+async fn failures_take_similar_time() {
     let stack = Stack::start_with(StoreKind::Redis, NO_THROTTLE);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;

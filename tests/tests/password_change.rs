@@ -7,16 +7,16 @@ use tests::protection::{change_password, live_session_ids, unverified_claims};
 use tests::{Api, Reply, Stack, StoreKind, on_each_store, strong_password};
 
 on_each_store!(
-    password_change_answers_204_and_only_new_password_logs_in,
-    password_change_revokes_other_sessions_and_keeps_current,
-    wrong_current_password_is_invalid_grant_and_changes_nothing,
-    new_password_breaking_sign_up_rules_is_invalid_request,
+    change_makes_only_new_password_work,
+    change_revokes_only_other_sessions,
+    wrong_current_password_is_invalid_grant,
+    weak_new_password_is_invalid_request,
     missing_fields_are_invalid_request,
-    request_without_bearer_token_gets_401_challenge,
-    invalid_bearer_tokens_get_401_challenge,
+    missing_bearer_token_gets_401,
+    invalid_bearer_tokens_get_401,
 );
 
-async fn password_change_answers_204_and_only_new_password_logs_in(kind: StoreKind) {
+async fn change_makes_only_new_password_work(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, tokens) = api.new_native_user().await;
@@ -38,7 +38,7 @@ async fn password_change_answers_204_and_only_new_password_logs_in(kind: StoreKi
     api.login_native(&changed).await;
 }
 
-async fn password_change_revokes_other_sessions_and_keeps_current(kind: StoreKind) {
+async fn change_revokes_only_other_sessions(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, current) = api.new_native_user().await;
@@ -70,7 +70,7 @@ async fn password_change_revokes_other_sessions_and_keeps_current(kind: StoreKin
     assert_eq!(live, vec![sid], "live sessions after the change");
 }
 
-async fn wrong_current_password_is_invalid_grant_and_changes_nothing(kind: StoreKind) {
+async fn wrong_current_password_is_invalid_grant(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, current) = api.new_native_user().await;
@@ -86,7 +86,7 @@ async fn wrong_current_password_is_invalid_grant_and_changes_nothing(kind: Store
     assert_eq!(reply.status, 200, "another session: {}", reply.describe());
 }
 
-async fn new_password_breaking_sign_up_rules_is_invalid_request(kind: StoreKind) {
+async fn weak_new_password_is_invalid_request(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, tokens) = api.new_native_user().await;
@@ -144,7 +144,7 @@ async fn missing_fields_are_invalid_request(kind: StoreKind) {
     api.login_native(&user).await;
 }
 
-async fn request_without_bearer_token_gets_401_challenge(kind: StoreKind) {
+async fn missing_bearer_token_gets_401(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -158,7 +158,7 @@ async fn request_without_bearer_token_gets_401_challenge(kind: StoreKind) {
     api.login_native(&user).await;
 }
 
-async fn invalid_bearer_tokens_get_401_challenge(kind: StoreKind) {
+async fn invalid_bearer_tokens_get_401(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, tokens) = api.new_native_user().await;

@@ -1,24 +1,26 @@
 //! Login and sign-up throttling: hard limits per (username, IP) and per IP
-//! that answer 429 with `Retry-After`, a growing delay per username instead
+//! that reject with 429 and `Retry-After`, a growing delay per username instead
 //! of a lock, `X-Forwarded-For` believed only from trusted proxies, and a
 //! bounded password-hashing pool that sheds logins but not refreshes.
 
 use std::time::{Duration, Instant};
 
 use tests::client::{CLI, User};
-use tests::protection::{OTHER_ADDRESS, assert_too_many_requests, loopback};
+use tests::protection::{
+    OTHER_ADDRESS, assert_too_many_requests, field, loopback, wait_for_next_event,
+};
 use tests::{Api, Reply, Stack, StoreKind, on_each_store, random_hex, strong_password};
 
 on_each_store!(
-    sixth_failure_from_one_address_gets_429,
-    blocked_address_cannot_log_in_with_right_password,
-    right_password_from_other_address_logs_in_while_one_is_blocked,
-    successful_login_resets_the_address_counter,
-    unknown_username_is_blocked_like_a_real_one,
-    counters_key_on_the_normalized_username,
-    address_limit_blocks_every_username_from_that_address,
-    block_ends_when_the_window_ends,
-    sign_ups_over_the_address_limit_get_429,
+    sixth_failure_gets_429,
+    blocked_address_rejects_right_password,
+    other_address_logs_in_while_blocked,
+    success_resets_address_counter,
+    unknown_username_is_blocked_too,
+    counters_use_normalized_username,
+    address_limit_blocks_all_usernames,
+    block_ends_with_window,
+    excess_sign_ups_get_429,
 );
 
 /// Sends a login with a password that is certainly wrong.
@@ -45,7 +47,7 @@ async fn log_in(api: &Api, user: &User) -> Reply {
         .await
 }
 
-async fn sixth_failure_from_one_address_gets_429(kind: StoreKind) {
+async fn sixth_failure_gets_429(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -65,7 +67,7 @@ async fn sixth_failure_from_one_address_gets_429(kind: StoreKind) {
     );
 }
 
-async fn blocked_address_cannot_log_in_with_right_password(kind: StoreKind) {
+async fn blocked_address_rejects_right_password(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -80,7 +82,7 @@ async fn blocked_address_cannot_log_in_with_right_password(kind: StoreKind) {
     );
 }
 
-async fn right_password_from_other_address_logs_in_while_one_is_blocked(kind: StoreKind) {
+async fn other_address_logs_in_while_blocked(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -99,7 +101,7 @@ async fn right_password_from_other_address_logs_in_while_one_is_blocked(kind: St
     assert_too_many_requests(&log_in(&api, &user).await);
 }
 
-async fn successful_login_resets_the_address_counter(kind: StoreKind) {
+async fn success_resets_address_counter(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -120,7 +122,7 @@ async fn successful_login_resets_the_address_counter(kind: StoreKind) {
     );
 }
 
-async fn unknown_username_is_blocked_like_a_real_one(kind: StoreKind) {
+async fn unknown_username_is_blocked_too(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let ghost = tests::unique_username("ghost");
@@ -129,7 +131,7 @@ async fn unknown_username_is_blocked_like_a_real_one(kind: StoreKind) {
     assert_too_many_requests(&fail_login(&api, &ghost).await);
 }
 
-async fn counters_key_on_the_normalized_username(kind: StoreKind) {
+async fn counters_use_normalized_username(kind: StoreKind) {
     let stack = Stack::start(kind);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -163,7 +165,7 @@ fn fullwidth(name: &str) -> String {
         .collect()
 }
 
-async fn address_limit_blocks_every_username_from_that_address(kind: StoreKind) {
+async fn address_limit_blocks_all_usernames(kind: StoreKind) {
     let stack = Stack::start_with(kind, &[("AUTH__THROTTLE__MAX_FAILURES_PER_IP", "3")]);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -184,7 +186,7 @@ async fn address_limit_blocks_every_username_from_that_address(kind: StoreKind) 
     );
 }
 
-async fn block_ends_when_the_window_ends(kind: StoreKind) {
+async fn block_ends_with_window(kind: StoreKind) {
     let stack = Stack::start_with(kind, &[("AUTH__THROTTLE__WINDOW_SECS", "2")]);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -206,7 +208,7 @@ async fn block_ends_when_the_window_ends(kind: StoreKind) {
     );
 }
 
-async fn sign_ups_over_the_address_limit_get_429(kind: StoreKind) {
+async fn excess_sign_ups_get_429(kind: StoreKind) {
     let stack = Stack::start_with(kind, &[("AUTH__THROTTLE__SIGNUPS_PER_IP", "3")]);
     let api = stack.api();
     for _ in 0..3 {
@@ -229,7 +231,7 @@ async fn sign_ups_over_the_address_limit_get_429(kind: StoreKind) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failures_per_username_slow_down_without_locking() {
+async fn username_failures_delay_not_lock() {
     let stack = Stack::start_with(
         StoreKind::Redis,
         &[
@@ -285,7 +287,7 @@ async fn forwarded_for_is_ignored_by_default() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trusted_proxy_forwards_the_client_address() {
+async fn trusted_proxy_forwards_client_address() {
     let stack = Stack::start_with(
         StoreKind::Redis,
         &[("AUTH__HTTP__TRUSTED_PROXIES", "127.0.0.1/32,::1")],
@@ -299,6 +301,8 @@ async fn trusted_proxy_forwards_the_client_address() {
     }
     let blocked = login_via(&api, "198.51.100.7", &user.username, &user.password).await;
     assert_too_many_requests(&blocked);
+    let event = wait_for_next_event(&stack.server, "login_throttled", 0).await;
+    assert_eq!(field(&event, "ip"), "198.51.100.7", "{event}");
 
     let other = login_via(&api, "198.51.100.8", &user.username, &user.password).await;
     assert_eq!(
@@ -321,7 +325,7 @@ async fn trusted_proxy_forwards_the_client_address() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+async fn untrusted_peer_forwarded_for_ignored() {
     let stack = Stack::start_with(
         StoreKind::Redis,
         &[("AUTH__HTTP__TRUSTED_PROXIES", "127.0.0.1")],
@@ -339,8 +343,8 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
     assert_too_many_requests(&reply);
 }
 
-/// A `cli` login that claims, through `X-Forwarded-For`, to come from
-/// `forwarded_for`.
+/// Sends a `cli` login that claims, through `X-Forwarded-For`, to come
+/// from `forwarded_for`.
 async fn login_via(api: &Api, forwarded_for: &str, username: &str, password: &str) -> Reply {
     api.remember(password);
     let request = api
@@ -358,7 +362,7 @@ async fn login_via(api: &Api, forwarded_for: &str, username: &str, password: &st
 /// With one hashing thread and a queue of one, a flood of logins gets some
 /// 503s, and refreshes sent during the flood still succeed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn login_flood_sheds_logins_but_not_refreshes() {
+async fn login_flood_spares_refreshes() {
     let stack = Stack::start_with(
         StoreKind::Redis,
         &[
@@ -425,11 +429,11 @@ async fn login_flood_sheds_logins_but_not_refreshes() {
         .filter(|r| r.status != 200 && r.status != 503)
         .map(Reply::describe)
         .collect();
-    assert!(unexpected.is_empty(), "other answers: {unexpected:?}");
+    assert!(unexpected.is_empty(), "other responses: {unexpected:?}");
 }
 
 /// Logs `user` in over and over until `deadline` (at most 40 times) and
-/// returns every answer.
+/// returns every response.
 async fn flood_logins(api: &Api, user: &User, deadline: Instant) -> Vec<Reply> {
     let mut replies = Vec::new();
     while Instant::now() < deadline && replies.len() < 40 {
@@ -442,7 +446,7 @@ async fn flood_logins(api: &Api, user: &User, deadline: Instant) -> Vec<Reply> {
 /// that holds only for requests in sequence does not slow an attacker who
 /// sends in parallel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn parallel_guesses_are_held_to_the_limit() {
+async fn parallel_guesses_respect_limit() {
     let stack = Stack::start(StoreKind::Redis);
     let api = stack.api();
     let (user, _) = api.new_native_user().await;
@@ -460,7 +464,7 @@ async fn parallel_guesses_are_held_to_the_limit() {
         match reply.status {
             400 => checked += 1,
             429 => {}
-            _ => panic!("unexpected answer: {}", reply.describe()),
+            _ => panic!("unexpected response: {}", reply.describe()),
         }
     }
     assert!(
@@ -470,9 +474,9 @@ async fn parallel_guesses_are_held_to_the_limit() {
 }
 
 /// One IPv6 client usually holds a whole /64, so a limit per single IPv6
-/// address stops nobody: addresses of one /64 must share the counters.
+/// address does not slow an attacker: addresses of one /64 must share the counters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ipv6_addresses_of_one_network_share_the_limit() {
+async fn ipv6_network_shares_one_limit() {
     let stack = Stack::start_with(
         StoreKind::Redis,
         &[("AUTH__HTTP__TRUSTED_PROXIES", "127.0.0.1")],
