@@ -1237,3 +1237,41 @@ async fn cluster_rotation_sends_script_and_wait() {
     let expected = [("evalsha".to_owned(), 1), ("wait".to_owned(), 1)];
     assert_eq!(sent_commands(&before, &after), expected);
 }
+
+/// The Redis password in the store URL appears in no error and no `Debug`
+/// output: not on success, not with a wrong password, not in a malformed
+/// URL and not in an unreachable cluster URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_password_stays_out_of_messages() {
+    use auth_server::store::redis::RedisStore;
+    use tests::redis::{RedisOptions, RedisServer};
+
+    let password = "pa55-Word-for-redis";
+    let server = RedisServer::start_with(RedisOptions {
+        password: Some(password.into()),
+        ..RedisOptions::default()
+    });
+    let store = RedisStore::connect(&server.url(), "pw:", TIMEOUT).await;
+    let store = store.expect("connects with the password");
+    expect_ok(store.ping().await);
+    assert!(!format!("{store:?}").contains(password));
+
+    let port = server.port();
+    let urls = [
+        format!("redis://:wrong-{password}@127.0.0.1:{port}/0"),
+        format!("redis://:{password}@127.0.0.1:{port}"),
+        format!("redis://:{password}@127.0.0.1:not-a-port/0"),
+        format!("redis+cluster://:{password}@127.0.0.1:{port}"),
+        format!("rediss+x://:{password}@127.0.0.1:{port}"),
+    ];
+    for url in urls {
+        match RedisStore::connect(&url, "pw:", TIMEOUT).await {
+            Err(StoreError::Unavailable(message)) => {
+                assert!(!message.contains(password), "{url}: {message}");
+                assert!(!message.contains("pa55"), "{url}: {message}");
+            }
+            Ok(_) if url.ends_with(&format!("{port}")) => {}
+            other => panic!("{url}: unexpected {other:?}"),
+        }
+    }
+}

@@ -15,6 +15,9 @@ pub struct RedisOptions {
     pub enable_debug: bool,
     /// Extra `redis-server` arguments, such as `["--cluster-enabled", "yes"]`.
     pub extra_args: Vec<String>,
+    /// Password of the default user (`requirepass`); [`RedisServer::url`]
+    /// and [`RedisServer::cli`] use it.
+    pub password: Option<String>,
 }
 
 /// A `redis-server` process on a free port with its own data directory.
@@ -87,6 +90,9 @@ impl RedisServer {
         if self.options.enable_debug {
             command.args(["--enable-debug-command", "local"]);
         }
+        if let Some(password) = &self.options.password {
+            command.args(["--requirepass", password]);
+        }
         command.args(&self.options.extra_args);
         let child = command
             .stdin(Stdio::null())
@@ -126,7 +132,10 @@ impl RedisServer {
 
     /// A `redis://` URL for the server, database 0.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match &self.options.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}/0", self.port),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
     }
 
     /// The data directory (where the AOF lives).
@@ -136,8 +145,12 @@ impl RedisServer {
 
     /// Runs `redis-cli` against the server and returns its standard output.
     pub fn cli(&self, args: &[&str]) -> Result<String, String> {
-        let output = Command::new(redis_cli_binary())
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+        let mut command = Command::new(redis_cli_binary());
+        command.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        if let Some(password) = &self.options.password {
+            command.args(["-a", password, "--no-auth-warning"]);
+        }
+        let output = command
             .args(args)
             .stdin(Stdio::null())
             .output()
