@@ -110,7 +110,17 @@ test('a wrong client secret is invalid_client', async () => {
   const { id, secret } = confidential();
   const config = await discoverConfidential({ id, secret: `${secret}x` });
 
-  await rejectsWith(client.clientCredentialsGrant(config), 'invalid_client');
+  // RFC 6749 §5.2: a 401 after Basic authentication carries a Basic
+  // challenge, which oauth4webapi reports as its own error type.
+  const error = await client.clientCredentialsGrant(config).then(
+    () => assert.fail('a wrong secret was accepted'),
+    (rejection) => rejection,
+  );
+
+  assert.ok(error instanceof client.WWWAuthenticateChallengeError, String(error));
+  assert.equal(error.status, 401);
+  assert.equal(error.cause[0].scheme, 'basic');
+  assert.equal((await error.response.json()).error, 'invalid_client');
 });
 
 test('introspection follows the session of a token', async () => {
