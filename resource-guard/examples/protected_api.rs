@@ -5,7 +5,7 @@
 //!     --issuer http://127.0.0.1:8080 --audience orders-api --bind 127.0.0.1:9090
 //! ```
 //!
-//! - `GET /whoami`: any valid access token; answers `sub`, `scope`, `sid`.
+//! - `GET /whoami`: any valid access token; returns `sub`, `scope`, `sid`.
 //! - `GET /admin`: requires the `admin` scope.
 //! - `GET /healthz`: open.
 //!
@@ -56,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| format!("{}{}", args.issuer.trim_end_matches('/'), shared::JWKS_PATH));
     let keys = JwksCache::builder(jwks_url).start()?;
     if !keys.wait_until_loaded(Duration::from_secs(10)).await {
-        tracing::warn!("no signing keys yet; answering 503 until the JWKS can be fetched");
+        tracing::warn!("JWKS not loaded yet; protected routes return 503 until a fetch succeeds");
     }
     let validator = Validator::builder(&args.issuer)
         .audience(&args.audience)

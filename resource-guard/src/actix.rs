@@ -1,7 +1,7 @@
 //! actix-web integration: the [`Guard`] middleware, the [`Authenticated`]
 //! extractor and per-route scope checks.
 //!
-//! Answers follow RFC 6750:
+//! Responses follow RFC 6750:
 //!
 //! | case | status | `WWW-Authenticate` |
 //! |---|---|---|
@@ -43,8 +43,8 @@ impl Authenticated {
         &self.0
     }
 
-    /// Fails with a 403 `insufficient_scope` answer unless the token grants
-    /// `scope`; for checks inside a handler.
+    /// Checks inside a handler that the token grants `scope`. Without it,
+    /// the error becomes a 403 `insufficient_scope` response.
     pub fn require_scope(&self, scope: &str) -> Result<(), ValidationError> {
         if self.0.has_scope(scope) {
             Ok(())
@@ -127,9 +127,9 @@ fn quoted(value: &str) -> String {
         .collect()
 }
 
-/// Why no bearer token could be taken from a request.
+/// The reason no bearer token could be taken from a request.
 enum NoToken {
-    /// No credentials for this scheme: answer with a bare challenge.
+    /// No credentials for this scheme, so the response is a bare challenge.
     Missing,
     /// The `Authorization` header breaks the RFC 6750 syntax.
     Malformed,
@@ -297,7 +297,7 @@ async fn authorize(
     scopes: &[String],
 ) -> Result<AccessClaims, ValidationError> {
     let claims = validator.validate_async(token).await.inspect_err(|e| {
-        tracing::debug!(kind = ?e.kind(), "access token refused");
+        tracing::debug!(kind = ?e.kind(), "access token rejected");
     })?;
     if let Some(missing) = scopes.iter().find(|s| !claims.has_scope(s)) {
         return Err(ValidationError::insufficient_scope(missing));
@@ -306,7 +306,7 @@ async fn authorize(
 }
 
 /// Middleware for a route or scope inside a [`Guard`]: requires `scope` of
-/// the already validated token, answering 403 `insufficient_scope` without it.
+/// the already validated token, and responds 403 `insufficient_scope` without it.
 ///
 /// `web::resource("/admin").wrap(RequireScope::new("admin"))`
 #[derive(Debug, Clone)]

@@ -1,5 +1,5 @@
 //! Strict reading of access-token claims: every member's JSON type is
-//! checked, duplicates are refused, and required claims must be present.
+//! checked, duplicates are rejected, and required claims must be present.
 
 use std::fmt;
 

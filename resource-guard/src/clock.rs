@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + 'static {
-    /// The current time in milliseconds since the Unix epoch.
+    /// Returns the current time in milliseconds since the Unix epoch.
     fn now_millis(&self) -> i64;
 
-    /// The current time in whole seconds since the Unix epoch.
+    /// Returns the current time in whole seconds since the Unix epoch.
     fn now_secs(&self) -> i64 {
         self.now_millis().div_euclid(1000)
     }
@@ -28,14 +28,14 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that moves only when told to; for tests.
+/// A clock for tests, which moves only when set or advanced.
 #[derive(Debug, Default)]
 pub struct ManualClock {
     millis: AtomicI64,
 }
 
 impl ManualClock {
-    /// A clock showing `secs` seconds since the Unix epoch.
+    /// Creates a clock set to `secs` seconds since the Unix epoch.
     pub fn new(secs: i64) -> Self {
         Self {
             millis: AtomicI64::new(secs.saturating_mul(1000)),

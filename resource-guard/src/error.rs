@@ -1,11 +1,11 @@
-//! Error types: why a token was refused, and why a validator could not be built.
+//! Error types: why a token was rejected, and why a validator could not be built.
 
 use std::fmt;
 use std::time::Duration;
 
-/// Why a token was refused.
+/// The reason a token was rejected.
 ///
-/// Each kind maps to one RFC 6750 answer (see [`ErrorKind::status`]). New kinds
+/// Each kind maps to one RFC 6750 response (see [`ErrorKind::status`]). New kinds
 /// may be added, so match with a wildcard arm.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,7 +53,7 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The HTTP status RFC 6750 gives this kind: 401, 403 or 503.
+    /// Returns the HTTP status RFC 6750 gives this kind: 401, 403 or 503.
     pub fn status(self) -> u16 {
         match self {
             ErrorKind::InsufficientScope => 403,
@@ -62,8 +62,8 @@ impl ErrorKind {
         }
     }
 
-    /// A short fixed description, safe to show a client: it names the rule,
-    /// never anything taken from the token.
+    /// Returns a short fixed description that is safe to show a client,
+    /// because it names the rule and nothing taken from the token.
     pub fn description(self) -> &'static str {
         match self {
             ErrorKind::TooLarge => "token too large",
@@ -95,7 +95,7 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// A refused token.
+/// A rejected token.
 ///
 /// `Display` and `Debug` show only the fixed description of the kind (plus
 /// the missing scope, which comes from configuration), never token content.
@@ -129,17 +129,19 @@ impl ValidationError {
         }
     }
 
-    /// Why the token was refused.
+    /// Returns the reason the token was rejected.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
-    /// For [`ErrorKind::InsufficientScope`]: the configured scope that was missing.
+    /// Returns the configured scope that was missing, for
+    /// [`ErrorKind::InsufficientScope`].
     pub fn missing_scope(&self) -> Option<&str> {
         self.scope.as_deref()
     }
 
-    /// For [`ErrorKind::KeysUnavailable`]: when to try again.
+    /// Returns how long to wait before retrying, for
+    /// [`ErrorKind::KeysUnavailable`].
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }

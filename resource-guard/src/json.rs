@@ -1,9 +1,9 @@
 //! Strict JSON object reading shared by the header and claims parsers.
 //!
-//! `serde_json` keeps the last of two equal member names; a JOSE object
-//! with duplicate members is ambiguous (RFC 7515 section 4), so the
-//! visitors here track every name they meet, including those in nested
-//! objects of claims we otherwise ignore, and refuse the second one.
+//! `serde_json` keeps the last of two equal member names, but a JOSE object
+//! with duplicate members is ambiguous (RFC 7515 section 4). The visitors
+//! here therefore track every member name, including those in nested
+//! objects of otherwise ignored claims, and reject the second one.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -14,8 +14,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 use crate::error::ErrorKind;
 
-/// Where a visitor records the precise reason it stopped, since serde's
-/// error type cannot carry our kinds.
+/// The slot where a visitor records the precise reason it stopped, because
+/// serde's error type cannot carry an [`ErrorKind`].
 pub(crate) type Reason = Cell<Option<ErrorKind>>;
 
 /// Records `kind` and returns a serde error that stops the parse.
@@ -47,7 +47,7 @@ pub(crate) fn is_object(json: &[u8]) -> bool {
     json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
-/// A member name, borrowed when it holds no escapes.
+/// A member name, borrowed when it contains no escapes.
 pub(crate) struct Name<'de>(pub Cow<'de, str>);
 
 impl<'de> de::Deserialize<'de> for Name<'de> {
@@ -97,7 +97,7 @@ impl Seen {
     }
 }
 
-/// Reads and discards any JSON value, refusing duplicate member names at
+/// Reads and discards any JSON value, rejecting duplicate member names at
 /// any depth. serde_json's recursion limit bounds the nesting.
 pub(crate) struct Skip<'r>(pub &'r Reason);
 

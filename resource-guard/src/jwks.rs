@@ -41,7 +41,7 @@ pub const DEFAULT_MIN_REFRESH: Duration = Duration::from_secs(60);
 /// Default upper bound on the refresh interval.
 pub const DEFAULT_MAX_REFRESH: Duration = Duration::from_secs(3600);
 
-/// Why a JWKS fetch failed.
+/// The reason a JWKS fetch failed.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FetchFailure {
@@ -51,7 +51,7 @@ pub enum FetchFailure {
     /// The connection or HTTP exchange failed.
     #[error("HTTP request failed")]
     Http,
-    /// The server answered with a status other than 200.
+    /// The server responded with a status other than 200.
     #[error("unexpected HTTP status")]
     Status,
     /// The body exceeded the size cap.
@@ -60,7 +60,7 @@ pub enum FetchFailure {
     /// The body is not a JWK Set.
     #[error("body is not a JWK Set")]
     InvalidJson,
-    /// The set holds no key that can verify tokens.
+    /// The set contains no key that can verify tokens.
     #[error("no usable key in the set")]
     NoUsableKeys,
 }
@@ -77,7 +77,7 @@ pub struct JwksStats {
     pub consecutive_failures: u64,
     /// Fetches started because of an unknown `kid`.
     pub unknown_kid_fetches: u64,
-    /// Why the last failed fetch failed.
+    /// The reason the last failed fetch failed.
     pub last_failure: Option<FetchFailure>,
     /// When keys were last loaded, in ms since the Unix epoch.
     pub loaded_at_ms: Option<i64>,
@@ -120,8 +120,9 @@ impl JwksCacheBuilder {
         self
     }
 
-    /// How long the last good keys stay in use while refreshes fail; after
-    /// that, validations fail with `KeysUnavailable` (HTTP 503). Default 24 h.
+    /// Sets how long the last good keys stay in use while refreshes fail.
+    /// After that, validations fail with `KeysUnavailable` (HTTP 503).
+    /// Default 24 h.
     pub fn max_staleness(mut self, staleness: Duration) -> Self {
         self.max_staleness = staleness;
         self
@@ -150,7 +151,7 @@ impl JwksCacheBuilder {
     }
 
     /// Checks the settings, starts the first fetch and the background
-    /// refresh on the current Tokio runtime, and returns at once; until the
+    /// refresh on the current Tokio runtime, and returns at once. Until the
     /// first fetch succeeds, validations fail with `KeysUnavailable`.
     pub fn start(self) -> Result<Arc<JwksCache>, ConfigError> {
         let url = check_url(&self.url, "JWKS")?;
@@ -271,7 +272,7 @@ impl Drop for Landing<'_> {
 enum Begin {
     Started,
     Joined,
-    Refused,
+    CoolingDown,
 }
 
 impl JwksCache {
@@ -308,7 +309,7 @@ impl JwksCache {
     /// The cooldown does not apply.
     pub async fn refresh_now(self: &Arc<Self>) {
         let mut rx = self.done.subscribe();
-        if !matches!(self.begin(false), Begin::Refused) {
+        if !matches!(self.begin(false), Begin::CoolingDown) {
             self.wait(&mut rx).await;
         }
     }
@@ -353,7 +354,7 @@ impl JwksCache {
                 now.saturating_sub(at) < self.settings.cooldown.as_millis() as i64
             });
             if cooldown && cooling {
-                return Begin::Refused;
+                return Begin::CoolingDown;
             }
             flight.running = true;
             flight.last_start_ms = Some(now);
@@ -365,8 +366,8 @@ impl JwksCache {
     }
 
     async fn fetch_and_store(&self) {
-        // Ends the flight even if this future is dropped or panics, so a
-        // lost fetch can never block all later ones.
+        // `Landing` ends the flight when dropped, so a fetch future that is
+        // cancelled or unwinds cannot leave `running` set forever.
         let mut landing = Landing {
             cache: self,
             next: self.settings.cooldown,
@@ -511,7 +512,7 @@ impl KeySource for JwksCache {
         let this = self.me.upgrade()?;
         let mut rx = self.done.subscribe();
         match this.begin(true) {
-            Begin::Refused => None,
+            Begin::CoolingDown => None,
             started_or_joined => {
                 if matches!(started_or_joined, Begin::Started) {
                     self.counters.unknown_kid.fetch_add(1, Ordering::Relaxed);

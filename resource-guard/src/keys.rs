@@ -29,7 +29,7 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    /// The JOSE name: `EdDSA`, `ES256` or `RS256`.
+    /// Returns the JOSE name: `EdDSA`, `ES256` or `RS256`.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::EdDSA => "EdDSA",
@@ -48,7 +48,7 @@ impl Algorithm {
     }
 }
 
-/// Why a JWK cannot be used to verify tokens.
+/// The reason a JWK cannot be used to verify tokens.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -117,12 +117,12 @@ impl VerifyingKey {
         })
     }
 
-    /// The key id.
+    /// Returns the key id.
     pub fn kid(&self) -> &str {
         &self.kid
     }
 
-    /// The only algorithm this key verifies.
+    /// Returns the only algorithm this key verifies.
     pub fn algorithm(&self) -> Algorithm {
         self.alg
     }
@@ -143,7 +143,7 @@ impl VerifyingKey {
     }
 }
 
-/// The one algorithm a key's type and curve allow.
+/// Derives the one algorithm that a key's type and curve allow.
 fn key_algorithm(jwk: &Jwk) -> Result<Algorithm, KeyError> {
     match (jwk.kty.as_str(), jwk.crv.as_deref()) {
         ("OKP", Some("Ed25519")) => Ok(Algorithm::EdDSA),
@@ -167,7 +167,7 @@ fn fixed(value: Option<&str>, len: usize) -> Result<Vec<u8>, KeyError> {
     }
 }
 
-/// The uncompressed SEC1 point `04 || x || y`.
+/// Builds the uncompressed SEC1 point `04 || x || y`.
 fn ec_point(jwk: &Jwk) -> Result<Vec<u8>, KeyError> {
     let mut point = vec![4u8];
     point.extend(fixed(jwk.x.as_deref(), 32)?);
@@ -175,7 +175,7 @@ fn ec_point(jwk: &Jwk) -> Result<Vec<u8>, KeyError> {
     Ok(point)
 }
 
-/// The DER `RSAPublicKey` (RFC 8017 appendix A.1.1) for `n` and `e`.
+/// Encodes `n` and `e` as a DER `RSAPublicKey` (RFC 8017 appendix A.1.1).
 fn rsa_der(jwk: &Jwk) -> Result<Vec<u8>, KeyError> {
     let n = member(jwk.n.as_deref())?;
     let e = member(jwk.e.as_deref())?;
@@ -233,7 +233,7 @@ const P256_ORDER: [u8; 32] = [
     0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 ];
 
-/// An ES256 signature is `r || s`, each 32 bytes and in `1..n`.
+/// Checks that an ES256 signature is `r || s`, each 32 bytes and in `1..n`.
 fn ecdsa_scalars_in_range(signature: &[u8]) -> bool {
     if signature.len() != 64 {
         return false;
@@ -243,7 +243,7 @@ fn ecdsa_scalars_in_range(signature: &[u8]) -> bool {
     in_range(r) && in_range(s)
 }
 
-/// Why no single key was selected for a token.
+/// The reason no single key was selected for a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Miss {
     /// No key has the token's `kid` (a refetch may help).
@@ -289,22 +289,22 @@ impl KeySet {
         Ok(Self { keys })
     }
 
-    /// A set of already-built keys.
+    /// Creates a set of already-built keys.
     pub fn from_keys(keys: Vec<VerifyingKey>) -> Self {
         Self { keys }
     }
 
-    /// The number of usable keys.
+    /// Returns the number of usable keys.
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
-    /// Whether the set has no usable key.
+    /// Returns whether the set has no usable key.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
-    /// The keys in the set.
+    /// Returns the keys in the set.
     pub fn keys(&self) -> &[VerifyingKey] {
         &self.keys
     }

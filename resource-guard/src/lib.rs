@@ -8,11 +8,11 @@
 //! - **Keys** come only from the configured [`KeySource`]: a [`JwksCache`]
 //!   that fetches the issuer's `/.well-known/jwks.json` and keeps it fresh,
 //!   or [`InProcessKeys`] for a service that issues the tokens itself.
-//!   Key-carrying headers (`jwk`, `jku`, `x5u`, `x5c`) are refused.
+//!   Key-carrying headers (`jwk`, `jku`, `x5u`, `x5c`) are rejected.
 //! - **Algorithms** belong to the key: EdDSA (Ed25519), ES256 and RS256
 //!   (RSA keys of at least 2048 bits). `none` and HMAC never verify.
 //! - **Structure** is checked before any signature work: at most 8 KiB,
-//!   exactly three segments (a JWE is refused), canonical base64url, no
+//!   exactly three segments (a JWE is rejected), canonical base64url, no
 //!   duplicate JSON members, no `crit` or `b64`, claims of the right JSON
 //!   types, times within 64 bits.
 //! - **Claims**: exact `iss`, an expected `aud`, `exp` in the future and
@@ -21,7 +21,7 @@
 //!   require.
 //!
 //! With the `actix-web` integration in [`actix`], a [`Guard`] middleware
-//! answers per RFC 6750 and handlers receive the claims through the
+//! responds per RFC 6750 and handlers receive the claims through the
 //! [`Authenticated`] extractor.
 //!
 //! # Plain use
@@ -39,7 +39,7 @@
 //! match validator.validate(token) {
 //!     Ok(claims) => println!("hello {}", claims.sub),
 //!     Err(e) if e.kind() == ErrorKind::Expired => println!("please refresh"),
-//!     Err(e) => println!("refused: {e}"),
+//!     Err(e) => println!("rejected: {e}"),
 //! }
 //! // Later, when the issuer's keys change:
 //! keys.set_jwk_set(jwks);

@@ -1,4 +1,4 @@
-//! Where keys come from: the [`KeySource`] trait and the in-process source.
+//! Key sources: the [`KeySource`] trait and the in-process source.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,22 +15,22 @@ pub type Refetch = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A source of verification keys.
 ///
-/// [`key_set`](KeySource::key_set) is called once per validation, so it
-/// must be cheap and must never block on I/O.
+/// [`key_set`](KeySource::key_set) is called once per validation, so an
+/// implementation must be cheap and must not block on I/O.
 pub trait KeySource: Send + Sync + 'static {
-    /// The keys to verify with now, or an error of kind
+    /// Returns the keys to verify with now, or an error of kind
     /// [`KeysUnavailable`](crate::ErrorKind::KeysUnavailable).
     fn key_set(&self) -> Result<Arc<KeySet>, ValidationError>;
 
-    /// Told when a token names a `kid` that the current set lacks. A source
-    /// that can refetch may start one (sources decide how often) and return
-    /// a future that completes when it is done; `None` means no refetch.
+    /// Handles a token whose `kid` the current set lacks. A source that can
+    /// refetch may start one (the source decides how often) and return a
+    /// future that completes when the refetch ends. `None` means no refetch.
     fn unknown_kid(&self) -> Option<Refetch> {
         None
     }
 }
 
-/// How long a client should wait when an in-process source holds no keys.
+/// The retry delay sent to clients while an in-process source has no keys.
 const IN_PROCESS_RETRY: Duration = Duration::from_secs(1);
 
 /// Keys held in memory and replaced by their owner, for a service that
@@ -39,21 +39,21 @@ const IN_PROCESS_RETRY: Duration = Duration::from_secs(1);
 /// Share it as `Arc<InProcessKeys>`: give one clone to
 /// [`ValidatorBuilder::key_source`](crate::ValidatorBuilder::key_source)
 /// and call [`set_jwk_set`](InProcessKeys::set_jwk_set) on another
-/// whenever the published keys change. Readers never wait for a writer
-/// longer than the swap of one pointer.
+/// whenever the published keys change. A writer holds the lock only to
+/// swap one `Arc`, so readers wait at most that long.
 #[derive(Debug, Default)]
 pub struct InProcessKeys {
     current: RwLock<Option<Arc<KeySet>>>,
 }
 
 impl InProcessKeys {
-    /// An empty source: validations fail with `KeysUnavailable` until keys
-    /// are set.
+    /// Creates an empty source: validations fail with `KeysUnavailable`
+    /// until keys are set.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A source holding the usable keys of `set` (see
+    /// Creates a source with the usable keys of `set` (see
     /// [`KeySet::from_jwk_set`]).
     pub fn from_jwk_set(set: &JwkSet) -> Self {
         let keys = Self::new();

@@ -17,7 +17,7 @@ use crate::error::ErrorKind;
 use crate::json::{Name, Reason, Seen, Skip, classify, fail, is_object};
 use crate::keys::Algorithm;
 
-/// Longest token accepted, in bytes.
+/// The maximum token length accepted, in bytes.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
 /// base64url without padding, refusing padding and non-zero trailing bits,
@@ -191,7 +191,7 @@ impl<'de> Visitor<'de> for HeaderSeed<'_> {
     }
 }
 
-/// Refuses header members that would change how the token is read or
+/// Rejects header members that would change how the token is read or
 /// where its key comes from.
 fn check_other_member<E: de::Error>(reason: &Reason, name: &str) -> Result<(), E> {
     match name {

@@ -20,8 +20,8 @@ pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Largest leeway the builder accepts.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
-/// Longest `kid` that may trigger a key refetch; longer ones cannot name
-/// a real key of ours and are refused without one.
+/// The maximum length of a `kid` that may trigger a key refetch; longer ones cannot name
+/// a real key of ours and are rejected without one.
 const MAX_REFETCH_KID_LEN: usize = 256;
 
 /// Validates access tokens offline: structure, then one signature check
@@ -79,9 +79,9 @@ impl Validator {
         })
     }
 
-    /// Validates `token`; on an unknown `kid`, waits for the key source's
-    /// refetch (single flight, bounded by its timeout) when it starts or
-    /// joins one, and tries once more.
+    /// Validates `token`, waiting for a key refetch on an unknown `kid`.
+    /// When the key source starts or joins a refetch (single flight, bounded
+    /// by its timeout), this waits for it and validates once more.
     pub async fn validate_async(&self, token: &str) -> Result<AccessClaims, ValidationError> {
         match self.check(token) {
             Ok(claims) => Ok(claims),
@@ -96,17 +96,17 @@ impl Validator {
         }
     }
 
-    /// The configured issuer.
+    /// Returns the configured issuer.
     pub fn issuer(&self) -> &str {
         &self.inner.issuer
     }
 
-    /// The key source in use.
+    /// Returns the key source in use.
     pub fn key_source(&self) -> &Arc<dyn KeySource> {
         &self.inner.source
     }
 
-    /// Validates; on failure also says whether a key refetch may help.
+    /// Validates `token`. An error comes with whether a key refetch may help.
     fn check(&self, token: &str) -> Result<AccessClaims, (ValidationError, bool)> {
         let parsed = token::parse(token).map_err(|kind| (kind.into(), false))?;
         let keys = self.inner.source.key_set().map_err(|e| (e, false))?;
@@ -213,7 +213,7 @@ impl ValidatorBuilder {
         self
     }
 
-    /// The clock for `exp`/`nbf`/`iat` checks. Default: the system clock.
+    /// Sets the clock for `exp`/`nbf`/`iat` checks. Default: the system clock.
     pub fn clock<C: Clock>(mut self, clock: Arc<C>) -> Self {
         self.clock = clock;
         self
@@ -252,7 +252,7 @@ impl ValidatorBuilder {
     }
 }
 
-/// The issuer's JWKS URL: its path with [`shared::JWKS_PATH`] appended.
+/// Builds the issuer's JWKS URL by appending [`shared::JWKS_PATH`] to it.
 fn jwks_url_for(issuer: &Url) -> String {
     let base = issuer.as_str().trim_end_matches('/');
     format!("{base}{}", shared::JWKS_PATH)

@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The example's path, next to this test's own binary. A plain `cargo test`
-/// builds examples with the tests; when only this test was built, the
-/// example is built here.
+/// Returns the example's path, next to this test's own binary. A plain
+/// `cargo test` builds examples with the tests. When only this test was
+/// built, the example is built here.
 fn example_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
@@ -66,7 +66,7 @@ async fn start_example(issuer: &str) -> (Child, String) {
 }
 
 #[tokio::test]
-async fn the_example_protects_whoami_and_admin() {
+async fn protected_api_guards_whoami_and_admin() {
     let key = TestKey::ed25519("k1");
     let jwks_server = JwksServer::start(&jwks(&[&key])).await;
     let issuer = jwks_server.issuer();
@@ -111,7 +111,8 @@ async fn the_example_protects_whoami_and_admin() {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(challenge.contains("insufficient_scope") && challenge.contains("scope=\"admin\""));
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    assert!(challenge.contains("scope=\"admin\""), "{challenge}");
 
     assert_eq!(
         get("/admin", Some(token("admin"))).await.unwrap().status(),

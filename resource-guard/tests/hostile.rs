@@ -1,6 +1,6 @@
-//! Table-driven hostile-token suite: each case names the rule it breaks,
-//! the error kind the validator must give, and the HTTP answer the
-//! middleware must give for it.
+//! Table-driven hostile-token suite. Each case names the rule it breaks,
+//! the error kind the validator must return, and the HTTP response the
+//! middleware must send for it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,7 +19,7 @@ use resource_guard::{
 };
 use serde_json::{Value, json};
 
-/// What the middleware must answer.
+/// The response the middleware must send.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Answer {
     /// 401 with `Bearer error="invalid_token"`.
@@ -554,7 +554,7 @@ fn claims_cases(key: &TestKey) -> Vec<Case> {
 }
 
 #[actix_rt::test]
-async fn hostile_tokens_are_refused_with_their_kind_and_answer() {
+async fn hostile_tokens_rejected_with_kind_and_status() {
     let key = TestKey::ed25519("k1");
     let ec = TestKey::es256("k-ec");
     let rsa = TestKey::rs256("k-rsa");

@@ -80,7 +80,7 @@ async fn default_source_uses_the_issuers_well_known_jwks() {
     c["exp"] = json!(now + 60);
     c["iat"] = json!(now);
     let token = k1.token(&c);
-    // Until the first fetch completes the answer is "no keys", never a 401.
+    // Until the first fetch completes the error is "no keys", never a 401.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match validator.validate(&token) {
@@ -114,7 +114,7 @@ async fn unknown_kid_refetches_once_and_then_validates() {
 }
 
 #[tokio::test]
-async fn a_flood_of_random_kids_fetches_at_most_once_per_cooldown() {
+async fn random_kid_flood_fetches_once_per_cooldown() {
     let k1 = TestKey::ed25519("k1");
     let f = fixture(&[&k1], |b| b).await;
     assert!(f.cache.wait_until_loaded(Duration::from_secs(5)).await);
@@ -163,7 +163,7 @@ async fn flood(validator: &Validator, tokens: &[String]) {
 }
 
 #[tokio::test]
-async fn an_outage_keeps_the_last_keys_up_to_the_maximum_staleness() {
+async fn outage_keeps_stale_keys_until_max_staleness() {
     let k1 = TestKey::ed25519("k1");
     let f = fixture(&[&k1], |b| b.max_staleness(Duration::from_secs(3600))).await;
     assert!(f.cache.wait_until_loaded(Duration::from_secs(5)).await);
@@ -207,7 +207,7 @@ async fn bad_bodies_keep_the_last_good_keys() {
 }
 
 #[tokio::test]
-async fn a_slow_server_hits_the_timeout() {
+async fn slow_server_hits_timeout() {
     let k1 = TestKey::ed25519("k1");
     let f = fixture(&[&k1], |b| b.timeout(Duration::from_millis(500))).await;
     assert!(f.cache.wait_until_loaded(Duration::from_secs(5)).await);
@@ -225,7 +225,7 @@ async fn a_slow_server_hits_the_timeout() {
 }
 
 #[tokio::test]
-async fn a_slow_first_fetch_leaves_no_keys() {
+async fn slow_first_fetch_leaves_no_keys() {
     let k1 = TestKey::ed25519("k1");
     let server = JwksServer::start(&jwks(&[&k1])).await;
     server.set(|b| b.delay = Duration::from_secs(5));
@@ -242,7 +242,7 @@ async fn a_slow_first_fetch_leaves_no_keys() {
 }
 
 #[tokio::test]
-async fn oversized_bodies_are_refused_with_or_without_a_length() {
+async fn oversized_body_rejected_with_or_without_length() {
     let k1 = TestKey::ed25519("k1");
     let f = fixture(&[&k1], |b| b.max_body_bytes(64 * 1024)).await;
     assert!(f.cache.wait_until_loaded(Duration::from_secs(5)).await);
@@ -265,7 +265,7 @@ async fn oversized_bodies_are_refused_with_or_without_a_length() {
 }
 
 #[tokio::test]
-async fn rotation_is_picked_up_and_removed_keys_are_refused() {
+async fn rotation_adds_new_and_drops_removed_keys() {
     let old = TestKey::ed25519("old");
     let new = TestKey::ed25519("new");
     let f = fixture(&[&old], |b| {
@@ -322,7 +322,7 @@ async fn unsafe_settings_are_refused() {
 }
 
 #[test]
-fn the_remote_cache_needs_a_runtime() {
+fn jwks_cache_start_needs_runtime() {
     let outside = JwksCache::builder("https://keys.example.com/jwks.json").start();
     assert_eq!(outside.unwrap_err(), ConfigError::NoRuntime);
 }

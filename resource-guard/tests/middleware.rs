@@ -1,4 +1,4 @@
-//! actix-web integration: RFC 6750 answers, the extractor, and scope
+//! actix-web integration: RFC 6750 responses, the extractor, and scope
 //! requirements on a guard, a route, and inside a handler.
 
 #![allow(clippy::unwrap_used)]

@@ -68,7 +68,7 @@ impl TestKey {
         }
     }
 
-    /// The public JWK, as the token server publishes it.
+    /// Returns the public JWK, as the token server publishes it.
     pub fn jwk(&self) -> Jwk {
         let mut jwk = Jwk {
             kty: String::new(),
@@ -118,17 +118,17 @@ impl TestKey {
         }
     }
 
-    /// The header the token server writes.
+    /// Returns the header the token server writes.
     pub fn header(&self) -> Value {
         json!({ "alg": self.alg(), "typ": "at+jwt", "kid": self.kid })
     }
 
-    /// A token with the usual header and `claims`.
+    /// Signs a token with the usual header and `claims`.
     pub fn token(&self, claims: &Value) -> String {
         self.token_raw(&self.header().to_string(), &claims.to_string())
     }
 
-    /// A token from header and claims JSON exactly as given.
+    /// Signs a token from header and claims JSON exactly as given.
     pub fn token_raw(&self, header: &str, claims: &str) -> String {
         let input = format!("{}.{}", b64(header), b64(claims));
         let sig = self.sign(input.as_bytes());
@@ -157,14 +157,14 @@ pub fn claims() -> Value {
     })
 }
 
-/// [`claims`] with `key` set to `value` (or removed, for `Value::Null`
-/// passed through [`without`]).
+/// Returns [`claims`] with `key` set to `value`.
 pub fn with(key: &str, value: Value) -> Value {
     let mut c = claims();
     c[key] = value;
     c
 }
 
+/// Returns [`claims`] without `key`.
 pub fn without(key: &str) -> Value {
     let mut c = claims();
     c.as_object_mut().unwrap().remove(key);

@@ -1,6 +1,6 @@
 //! A minimal HTTP server on 127.0.0.1 that serves a JWKS the test controls:
 //! status, body, `max-age`, delay, and whether to send `Content-Length`.
-//! It counts requests, answers one request per connection and stops when
+//! It counts requests, serves one request per connection and stops when
 //! dropped.
 
 use std::net::SocketAddr;
@@ -62,7 +62,7 @@ impl JwksServer {
         Self { addr, state, task }
     }
 
-    /// The issuer URL whose JWKS this server serves.
+    /// Returns the issuer URL whose JWKS this server serves.
     pub fn issuer(&self) -> String {
         format!("http://{}", self.addr)
     }
