@@ -351,6 +351,18 @@ async fn garbage_tokens_and_headers_get_clean_errors() {
             reply.describe()
         );
         assert_clean_error(&reply);
+
+        let request = api
+            .get("/csrf")
+            .header("Cookie", cookie.clone())
+            .header("Origin", api.origin());
+        let reply = api.send(request).await;
+        assert!(
+            [400, 401, 403].contains(&reply.status),
+            "/csrf {cookie:.40}: {}",
+            reply.describe()
+        );
+        assert_clean_error(&reply);
     }
 
     let (_, session) = api.new_browser_user().await;
