@@ -179,9 +179,12 @@ impl std::error::Error for ValidationError {}
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// The issuer or JWKS URL does not parse, or is not `https` (plain `http`
-    /// is allowed only for loopback hosts).
-    #[error("invalid URL for {0}: must be https, or http on a loopback host")]
+    /// The issuer or JWKS URL does not parse, has credentials, a query or a
+    /// fragment, or (for the JWKS) is plain `http` on a non-loopback host
+    /// without [`allow_http`](crate::JwksCacheBuilder::allow_http).
+    #[error(
+        "invalid {0} URL: use https (http only on a loopback host), without credentials, query or fragment"
+    )]
     InvalidUrl(&'static str),
     /// No expected audience was configured; RFC 9068 requires the check.
     #[error("at least one expected audience is required")]

@@ -95,6 +95,7 @@ pub struct JwksCacheBuilder {
     default_refresh: Duration,
     min_refresh: Duration,
     max_refresh: Duration,
+    allow_http: bool,
     clock: Arc<dyn Clock>,
 }
 
@@ -144,6 +145,15 @@ impl JwksCacheBuilder {
         self
     }
 
+    /// Allows a plain-`http` JWKS URL on any host, for a private network
+    /// where TLS ends in front of the issuer. Without TLS, anyone on the
+    /// path can substitute keys and so forge tokens. Default: `https`
+    /// only, except on loopback hosts.
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
     /// Clock for key age and cooldown. Default: the system clock.
     pub fn clock<C: Clock>(mut self, clock: Arc<C>) -> Self {
         self.clock = clock;
@@ -154,7 +164,7 @@ impl JwksCacheBuilder {
     /// refresh on the current Tokio runtime, and returns at once. Until the
     /// first fetch succeeds, validations fail with `KeysUnavailable`.
     pub fn start(self) -> Result<Arc<JwksCache>, ConfigError> {
-        let url = check_url(&self.url, "JWKS")?;
+        let url = check_url(&self.url, "JWKS", self.allow_http)?;
         self.check_ranges()?;
         let runtime = Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
         let client = reqwest::Client::builder()
@@ -287,6 +297,7 @@ impl JwksCache {
             default_refresh: DEFAULT_REFRESH,
             min_refresh: DEFAULT_MIN_REFRESH,
             max_refresh: DEFAULT_MAX_REFRESH,
+            allow_http: false,
             clock: Arc::new(SystemClock),
         }
     }

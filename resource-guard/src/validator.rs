@@ -222,7 +222,9 @@ impl ValidatorBuilder {
     /// Checks the settings and builds the validator. Without a key source,
     /// this starts a [`JwksCache`], which needs a Tokio runtime.
     pub fn build(self) -> Result<Validator, ConfigError> {
-        let issuer_url = check_url(&self.issuer, "issuer")?;
+        // The issuer is only compared with `iss`; the JWKS URL derived from
+        // it gets the stricter transport check when the cache starts.
+        let issuer_url = check_url(&self.issuer, "issuer", true)?;
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
             return Err(ConfigError::NoAudience);
         }
@@ -258,12 +260,14 @@ fn jwks_url_for(issuer: &Url) -> String {
     format!("{base}{}", shared::JWKS_PATH)
 }
 
-/// Parses a configured URL: `https`, or `http` on a loopback host; no
-/// credentials, query or fragment.
-pub(crate) fn check_url(raw: &str, what: &'static str) -> Result<Url, ConfigError> {
+/// Parses a configured URL: `http` or `https` with a host, and no
+/// credentials, query or fragment. Plain `http` passes only on a loopback
+/// host unless `any_http` is set.
+pub(crate) fn check_url(raw: &str, what: &'static str, any_http: bool) -> Result<Url, ConfigError> {
     let bad = ConfigError::InvalidUrl(what);
     let url = Url::parse(raw).map_err(|_| bad.clone())?;
-    let plain_ok = url.scheme() == "http" && is_loopback(&url);
+
+    let plain_ok = url.scheme() == "http" && (any_http || is_loopback(&url));
     let scheme_ok = url.scheme() == "https" || plain_ok;
     let clean = url.username().is_empty()
         && url.password().is_none()
@@ -282,5 +286,38 @@ fn is_loopback(url: &Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_url_transport_rules() {
+        assert!(check_url("https://auth.example.com", "x", false).is_ok());
+        assert!(check_url("http://127.0.0.1:8080", "x", false).is_ok());
+        assert!(check_url("http://[::1]:8080/jwks", "x", false).is_ok());
+        assert!(check_url("http://localhost/jwks", "x", false).is_ok());
+        assert!(check_url("http://auth.internal/jwks", "x", false).is_err());
+        assert!(check_url("http://auth.internal/jwks", "x", true).is_ok());
+        assert!(check_url("https://auth.example.com/?a=1", "x", true).is_err());
+        assert!(check_url("https://auth.example.com/#f", "x", true).is_err());
+        assert!(check_url("https://user@auth.example.com/", "x", true).is_err());
+        assert!(check_url("file:///etc/passwd", "x", true).is_err());
+        assert!(check_url("not a url", "x", true).is_err());
+    }
+
+    #[test]
+    fn jwks_url_appends_well_known_path() {
+        let url = |s| jwks_url_for(&Url::parse(s).unwrap());
+        assert_eq!(
+            url("https://a.example"),
+            "https://a.example/.well-known/jwks.json"
+        );
+        assert_eq!(
+            url("https://a.example/t1/"),
+            "https://a.example/t1/.well-known/jwks.json"
+        );
     }
 }

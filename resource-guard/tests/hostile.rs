@@ -622,6 +622,7 @@ async fn two_keys_sharing_a_kid_are_ambiguous() {
     for key in [&a, &b] {
         let err = v.validate(&key.token(&claims())).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AmbiguousKey);
+        assert_invalid_token_response(&err);
     }
 }
 

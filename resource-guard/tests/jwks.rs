@@ -288,14 +288,13 @@ async fn rotation_adds_new_and_drops_removed_keys() {
         assert!(Instant::now() < deadline, "rotation not picked up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(
-        f.validator.validate(&old_token).unwrap_err().kind(),
-        ErrorKind::UnknownKey
-    );
+    let removed = f.validator.validate(&old_token).unwrap_err();
+    assert_eq!(removed.kind(), ErrorKind::UnknownKey);
+    assert_invalid_token_response(&removed);
 }
 
 #[tokio::test]
-async fn unsafe_settings_are_refused() {
+async fn unsafe_settings_rejected() {
     let plain = JwksCache::builder("http://keys.example.com/jwks.json").start();
     assert_eq!(plain.unwrap_err(), ConfigError::InvalidUrl("JWKS"));
     let creds = JwksCache::builder("https://u:p@keys.example.com/jwks.json").start();
@@ -314,11 +313,23 @@ async fn unsafe_settings_are_refused() {
         .key_source(keys.clone())
         .build();
     assert_eq!(leeway.unwrap_err(), ConfigError::LeewayTooLarge);
-    let issuer = Validator::builder("http://auth.example.com")
+    let issuer = Validator::builder("ftp://auth.example.com")
+        .audience("a")
+        .key_source(keys.clone())
+        .build();
+    assert_eq!(issuer.unwrap_err(), ConfigError::InvalidUrl("issuer"));
+
+    // The issuer is only compared with `iss`, so plain http is fine with an
+    // explicit key source; a JWKS URL derived from it is fetched, so it is not.
+    let in_process = Validator::builder("http://auth.internal")
         .audience("a")
         .key_source(keys)
         .build();
-    assert_eq!(issuer.unwrap_err(), ConfigError::InvalidUrl("issuer"));
+    assert!(in_process.is_ok());
+    let derived = Validator::builder("http://auth.example.com")
+        .audience("a")
+        .build();
+    assert_eq!(derived.unwrap_err(), ConfigError::InvalidUrl("JWKS"));
 }
 
 #[test]

@@ -170,3 +170,21 @@ pub fn without(key: &str) -> Value {
     c.as_object_mut().unwrap().remove(key);
     c
 }
+
+/// Asserts the HTTP response the middleware sends for `err`: 401 with an
+/// `invalid_token` challenge.
+pub fn assert_invalid_token_response(err: &resource_guard::ValidationError) {
+    use actix_web::ResponseError;
+    let res = err.error_response();
+    assert_eq!(res.status(), 401);
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\""),
+        "{challenge}"
+    );
+}
