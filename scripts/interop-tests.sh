@@ -190,5 +190,4 @@ export INTEROP_CONFIG="$config"
 status=0
 python3 -m pytest -q -p no:cacheprovider interop/python || status=1
 (cd interop/node && node --test --test-reporter=spec) || status=1
-
 exit "$status"
