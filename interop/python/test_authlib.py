@@ -75,9 +75,9 @@ def test_client_credentials_access_token_only(metadata, confidential, method):
 
 def test_client_credentials_reserved_characters(metadata, special_confidential):
     # authlib puts the secret into Basic credentials without the form
-    # encoding that RFC 6749 §2.3.1 requires, so only client_secret_post is
-    # portable for such a secret with this library; the Node tests cover
-    # Basic with a library that encodes.
+    # encoding that RFC 6749 §2.3.1 requires. So with this library only
+    # client_secret_post works for such a secret. The Node tests cover Basic
+    # with a library that encodes.
     session = confidential_session(special_confidential, "client_secret_post")
 
     token = session.fetch_token(metadata["token_endpoint"], grant_type="client_credentials")
