@@ -77,14 +77,11 @@ fn kid_of(token: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rotation_under_load_rejects_nothing() {
     let redis = RedisServer::start();
-    // Both instances share the store, the secrets and the issuer, as in a
-    // real deployment behind one name.
-    let first_port = free_port();
-    let issuer = format!("http://127.0.0.1:{first_port}");
+    // Both instances share the store, the secrets and the issuer (the
+    // first one's URL), as in a real deployment behind one name.
     let shared = [
         ("AUTH__SECURITY__REFRESH_PEPPER", random_hex(32)),
         ("AUTH__SECURITY__KEY_ENCRYPTION_KEY", random_hex(32)),
-        ("AUTH__ISSUER", issuer.clone()),
         ("AUTH__KEYS__JWKS_MAX_AGE_SECS", "1".to_owned()),
         // The example's guard has the default 30 s refetch cooldown, so a
         // new key waits 1 + 30 s before it signs.
@@ -92,18 +89,16 @@ async fn rotation_under_load_rejects_nothing() {
         ("AUTH__KEYS__RELOAD_INTERVAL_SECS", "1".to_owned()),
         ("AUTH__THROTTLE__SIGNUPS_PER_IP", "1000".to_owned()),
     ];
-    let options = |bind: Option<u16>| {
+    let options = || {
         let mut options = ServerOptions::new(Store::Redis(&redis));
         for (key, value) in &shared {
             options = options.env(key, value);
         }
-        if let Some(port) = bind {
-            options = options.env("AUTH__HTTP__BIND", &format!("127.0.0.1:{port}"));
-        }
         options
     };
-    let first = AuthServer::start(options(Some(first_port)));
-    let second = AuthServer::start(options(None));
+    let first = AuthServer::start(options());
+    let issuer = first.url();
+    let second = AuthServer::start(options().env("AUTH__ISSUER", &issuer));
     let guard = ProtectedApi::start(&issuer);
     let apis = [Api::new(&first), Api::new(&second)];
     let http = reqwest::Client::new();
