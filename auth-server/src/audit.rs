@@ -95,3 +95,9 @@ pub fn login_throttled(username: &str, client_id: &str, context: &ClientContext)
     tracing::warn!(target: "audit", event = "login_throttled", username = %username, client_id,
         ip = %context.ip, user_agent = %context.user_agent);
 }
+
+/// A password change refused because the current password was wrong.
+pub fn password_change_failed(user: &UserId, context: &ClientContext) {
+    tracing::warn!(target: "audit", event = "password_change_failed", user = %user,
+        ip = %context.ip, user_agent = %context.user_agent);
+}

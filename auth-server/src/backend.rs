@@ -24,7 +24,7 @@ impl MemoryCounters {
         crate::clock::Clock::System.now_ms()
     }
 
-    fn hit(&self, name: &str, window_ms: i64) -> (u64, i64) {
+    fn add(&self, name: &str, delta: i64, window_ms: i64) -> (u64, i64) {
         let now = Self::now_ms();
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // Expired windows are dropped on the way, so the map stays bounded
@@ -36,7 +36,7 @@ impl MemoryCounters {
         if entry.1 <= now {
             *entry = (0, now + window_ms);
         }
-        entry.0 += 1;
+        entry.0 = entry.0.saturating_add_signed(delta);
         (entry.0, entry.1 - now)
     }
 
@@ -86,12 +86,17 @@ impl AnyStore {
         }
     }
 
-    /// Adds one to throttle counter `name` and returns the count and the
-    /// milliseconds left in its window.
-    pub async fn hit_counter(&self, name: &str, window_ms: i64) -> StoreResult<(u64, i64)> {
+    /// Adds `delta` to throttle counter `name` (never below 0) and returns
+    /// the count and the milliseconds left in its window.
+    pub async fn add_counter(
+        &self,
+        name: &str,
+        delta: i64,
+        window_ms: i64,
+    ) -> StoreResult<(u64, i64)> {
         match &self.inner {
-            Inner::Memory(_) => Ok(self.counters.hit(name, window_ms)),
-            Inner::Redis(store) => store.hit_counter(name, window_ms).await,
+            Inner::Memory(_) => Ok(self.counters.add(name, delta, window_ms)),
+            Inner::Redis(store) => store.add_counter(name, delta, window_ms).await,
         }
     }
 

@@ -204,16 +204,22 @@ impl Grants {
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         // An unknown user costs one verification against a dummy hash, so
         // timing does not tell which usernames exist.
-        let verified = self.hasher.verify(password, hash).await?;
+        let verified = match self.hasher.verify(password, hash).await {
+            Ok(verified) => verified,
+            Err(error) => {
+                throttle::release_attempt(&self.store, limits, &name, &context.ip).await?;
+                return Err(error.into());
+            }
+        };
         let user = match user {
             Some(user) if verified => user,
             _ => {
                 audit::login_failed(&name, &client.id, &context);
-                throttle::login_failed(&self.store, limits, &name, &context.ip).await?;
+                throttle::login_failed(&self.store, limits, &name).await?;
                 return Err(GrantError::InvalidGrant("invalid username or password"));
             }
         };
-        throttle::login_succeeded(&self.store, &name, &context.ip).await?;
+        throttle::login_succeeded(&self.store, limits, &name, &context.ip).await?;
         let scope = grant_scope(requested_scope, client, &user.scopes)?;
         audit::login(&user.id, &client.id, &context);
         let issued = self.start_session(&user, client, scope, context).await?;
@@ -388,24 +394,43 @@ impl Grants {
         new: Zeroizing<String>,
         context: &ClientContext,
     ) -> Result<(), GrantError> {
+        let wrong = || GrantError::InvalidGrant("the current password is wrong");
         let Some(user) = self.store.get_user(user_id).await? else {
-            return Err(GrantError::InvalidGrant("the current password is wrong"));
+            return Err(wrong());
         };
-        crate::password::validate_password(&new, &user.username)?;
-        if !self
-            .hasher
-            .verify(current, Some(user.password_hash.clone()))
-            .await?
-        {
-            return Err(GrantError::InvalidGrant("the current password is wrong"));
+        // A stolen access token must not become an unthrottled password
+        // oracle: the check counts against the same limits as a login.
+        let limits = &self.settings.throttle;
+        match throttle::before_login(&self.store, limits, &user.username, &context.ip).await? {
+            Err(limited) => {
+                audit::login_throttled(&user.username, "password_change", context);
+                return Err(GrantError::TooManyRequests(limited.retry_after_secs));
+            }
+            Ok(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Ok(_) => {}
         }
+        let hash = Some(user.password_hash.clone());
+        let verified = match self.hasher.verify(current, hash).await {
+            Ok(verified) => verified,
+            Err(error) => {
+                throttle::release_attempt(&self.store, limits, &user.username, &context.ip).await?;
+                return Err(error.into());
+            }
+        };
+        if !verified {
+            audit::password_change_failed(user_id, context);
+            throttle::login_failed(&self.store, limits, &user.username).await?;
+            return Err(wrong());
+        }
+        throttle::login_succeeded(&self.store, limits, &user.username, &context.ip).await?;
+        crate::password::validate_password(&new, &user.username)?;
         let hash = self.hasher.hash(new).await?;
         let revoked = self
             .store
             .set_password(user_id, &hash, session, self.clock.now_ms())
             .await?;
         let Some(revoked) = revoked else {
-            return Err(GrantError::InvalidGrant("the current password is wrong"));
+            return Err(wrong());
         };
         audit::password_changed(user_id, session, revoked, context);
         Ok(())

@@ -14,6 +14,7 @@
 //!
 //! Counter names carry a SHA-256 prefix of the username, never the name.
 
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::backend::AnyStore;
@@ -81,32 +82,65 @@ pub fn user_delay(failures: u64, limits: &Limits) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << steps)).min(limits.user_max_delay)
 }
 
-/// Checks the hard limits before a password is checked, and returns the
-/// delay to apply for the username.
+/// The address a counter keys on: an IPv4 address, or the /64 network of
+/// an IPv6 address, since one IPv6 client usually holds a whole /64 and
+/// could otherwise take a fresh address for every guess.
+fn client_key(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                format!("{}/64", Ipv6Addr::from(segments))
+            }
+        },
+        _ => ip.to_owned(),
+    }
+}
+
+fn ip_counter(ip: &str) -> String {
+    format!("ip:{}", digest(&[&client_key(ip)]))
+}
+
+fn pair_counter(username: &str, ip: &str) -> String {
+    format!("uip:{}", digest(&[username, &client_key(ip)]))
+}
+
+fn user_counter(username: &str) -> String {
+    format!("u:{}", digest(&[username]))
+}
+
+/// Counts a password attempt against the hard limits before the password
+/// is checked, and returns the delay to apply for the username.
+///
+/// The attempt is counted first, atomically, so that guesses sent in
+/// parallel cannot all pass a check that reads the counters before any of
+/// them is added; a success takes its count back in [`login_succeeded`].
 pub async fn before_login(
     store: &AnyStore,
     limits: &Limits,
     username: &str,
     ip: &str,
 ) -> Result<Result<Duration, Limited>, StoreError> {
-    let (ip_count, ip_ttl) = store.peek_counter(&format!("ip:{}", digest(&[ip]))).await?;
-    if ip_count >= limits.per_ip {
+    let window = limits.window_ms;
+    let (ip_count, ip_ttl) = store.add_counter(&ip_counter(ip), 1, window).await?;
+    if ip_count > limits.per_ip {
         return Ok(Err(retry_after(ip_ttl)));
     }
     let (pair_count, pair_ttl) = store
-        .peek_counter(&format!("uip:{}", digest(&[username, ip])))
+        .add_counter(&pair_counter(username, ip), 1, window)
         .await?;
-    if pair_count >= limits.per_user_ip {
+    if pair_count > limits.per_user_ip {
         return Ok(Err(retry_after(pair_ttl)));
     }
-    let (user_count, _) = store
-        .peek_counter(&format!("u:{}", digest(&[username])))
-        .await?;
+    let (user_count, _) = store.peek_counter(&user_counter(username)).await?;
     Ok(Ok(user_delay(user_count, limits)))
 }
 
-/// Counts a failed login.
-pub async fn login_failed(
+/// Takes back an attempt that never reached a password check, such as one
+/// shed because the hashing queue was full.
+pub async fn release_attempt(
     store: &AnyStore,
     limits: &Limits,
     username: &str,
@@ -114,22 +148,38 @@ pub async fn login_failed(
 ) -> Result<(), StoreError> {
     let window = limits.window_ms;
     store
-        .hit_counter(&format!("ip:{}", digest(&[ip])), window)
+        .add_counter(&pair_counter(username, ip), -1, window)
         .await?;
+    store.add_counter(&ip_counter(ip), -1, window).await?;
+    Ok(())
+}
+
+/// Counts a failed login for the username alone; the address counters
+/// already hold the attempt.
+pub async fn login_failed(
+    store: &AnyStore,
+    limits: &Limits,
+    username: &str,
+) -> Result<(), StoreError> {
     store
-        .hit_counter(&format!("uip:{}", digest(&[username, ip])), window)
-        .await?;
-    store
-        .hit_counter(&format!("u:{}", digest(&[username])), window)
+        .add_counter(&user_counter(username), 1, limits.window_ms)
         .await?;
     Ok(())
 }
 
-/// Resets the (username, IP) counter after a successful login.
-pub async fn login_succeeded(store: &AnyStore, username: &str, ip: &str) -> Result<(), StoreError> {
+/// After a successful login: resets the (username, IP) counter and takes
+/// the attempt back from the IP counter.
+pub async fn login_succeeded(
+    store: &AnyStore,
+    limits: &Limits,
+    username: &str,
+    ip: &str,
+) -> Result<(), StoreError> {
+    store.reset_counter(&pair_counter(username, ip)).await?;
     store
-        .reset_counter(&format!("uip:{}", digest(&[username, ip])))
-        .await
+        .add_counter(&ip_counter(ip), -1, limits.window_ms)
+        .await?;
+    Ok(())
 }
 
 /// Counts a sign-up attempt from `ip`; over the limit, it is refused.
@@ -138,8 +188,8 @@ pub async fn sign_up(
     limits: &Limits,
     ip: &str,
 ) -> Result<Result<(), Limited>, StoreError> {
-    let key = format!("su:{}", digest(&[ip]));
-    let (count, ttl) = store.hit_counter(&key, limits.signup_window_ms).await?;
+    let key = format!("su:{}", digest(&[&client_key(ip)]));
+    let (count, ttl) = store.add_counter(&key, 1, limits.signup_window_ms).await?;
     if count > limits.signups_per_ip {
         return Ok(Err(retry_after(ttl)));
     }
@@ -169,6 +219,17 @@ mod tests {
         assert_eq!(user_delay(6, &limits), Duration::from_millis(250));
         assert_eq!(user_delay(7, &limits), Duration::from_millis(500));
         assert_eq!(user_delay(1000, &limits), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_network_share_a_key() {
+        assert_eq!(
+            client_key("2001:db8:1:2::1"),
+            client_key("2001:db8:1:2::99")
+        );
+        assert_ne!(client_key("2001:db8:1:2::1"), client_key("2001:db8:1:3::1"));
+        assert_eq!(client_key("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(client_key("192.0.2.1"), "192.0.2.1");
     }
 
     #[test]

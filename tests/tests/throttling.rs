@@ -368,6 +368,10 @@ async fn login_flood_spares_refreshes() {
         &[
             ("AUTH__SECURITY__PASSWORD_HASH_THREADS", "1"),
             ("AUTH__SECURITY__PASSWORD_HASH_QUEUE", "1"),
+            // Attempts in flight count against the throttle, so the limits
+            // are raised to let this test reach the hashing pool.
+            ("AUTH__THROTTLE__MAX_FAILURES_PER_USER_IP", "10000"),
+            ("AUTH__THROTTLE__MAX_FAILURES_PER_IP", "100000"),
         ],
     );
     let api = stack.api();

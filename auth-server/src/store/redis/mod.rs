@@ -71,6 +71,7 @@ pub struct RedisStore {
     conn: Conn,
     keys: KeySpace,
     scripts: Scripts,
+    counter_scripts: counters::CounterScripts,
     timeout: Duration,
     /// Replicas that must acknowledge a rotation (0: no `WAIT`).
     replica_acks: u32,
@@ -113,6 +114,7 @@ impl RedisStore {
             conn,
             keys: KeySpace::new(key_prefix),
             scripts: Scripts::new(),
+            counter_scripts: counters::CounterScripts::new(),
             timeout,
             replica_acks: 0,
         };
