@@ -15,8 +15,9 @@ if ! command -v "${REDIS_SERVER:-redis-server}" >/dev/null; then
     exit 1
 fi
 
-# The end-to-end tests run the binary from target/debug, so build it first.
-cargo build -p auth-server --bins --examples
+# The end-to-end tests run the server binary and example services (such as
+# resource-guard's protected_api) from target/debug, so build them first.
+cargo build --workspace --bins --examples
 
 cargo test --workspace "$@"
 
