@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod cookie;
+pub mod example;
 pub mod jwt;
 pub mod protection;
 pub mod redis;

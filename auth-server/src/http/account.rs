@@ -8,16 +8,35 @@ use super::body;
 use super::context::client_context;
 use super::error::ApiError;
 use crate::grant::{GrantError, Grants};
-use crate::store::{SessionId, UserId};
+use crate::store::{SessionId, Store, UserId};
 
-/// The user and session an access token names.
-fn subject(claims: &Authenticated) -> Result<(UserId, Option<SessionId>), ApiError> {
+/// The user and session an access token names, once the session is known
+/// to be live: an access token outlives its session (it cannot be revoked),
+/// but these endpoints act on the account, so a token of an ended session
+/// gets 401 here.
+pub(super) async fn live_subject(
+    claims: &Authenticated,
+    grants: &Grants,
+) -> Result<(UserId, SessionId), ApiError> {
     // Client-credentials tokens name a client, not a user: nothing here
     // applies to them.
     let user = UserId::parse(&claims.sub).ok_or(GrantError::Forbidden(
         "the access token does not belong to a user",
     ))?;
-    let session = claims.sid.as_deref().and_then(SessionId::parse);
+    let session = claims
+        .sid
+        .as_deref()
+        .and_then(SessionId::parse)
+        .ok_or(ApiError::SessionEnded)?;
+    let now_ms = grants.clock.now_ms();
+    let live = grants
+        .store
+        .get_session(&user, &session, now_ms)
+        .await
+        .map_err(GrantError::from)?;
+    if live.is_none() {
+        return Err(ApiError::SessionEnded);
+    }
     Ok((user, session))
 }
 
@@ -42,14 +61,14 @@ pub async fn change_password(
     payload: web::Payload,
     grants: web::Data<Grants>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, session) = subject(&claims)?;
+    let (user, session) = live_subject(&claims, &grants).await?;
     let body = body::read_body(&req, payload).await?;
     let params = body::form_or_json(&req, &body)?;
     let current = params.secret("current_password")?;
     let new = params.secret("new_password")?;
     let context = client_context(&req);
     grants
-        .change_password(&user, session.as_ref(), current, new, &context)
+        .change_password(&user, Some(&session), current, new, &context)
         .await?;
     Ok(HttpResponse::NoContent()
         .insert_header(("cache-control", "no-store"))

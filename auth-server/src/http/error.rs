@@ -23,6 +23,9 @@ pub enum ApiError {
     /// No such route.
     #[error("not found")]
     NotFound,
+    /// The access token's session has ended.
+    #[error("the session has ended")]
+    SessionEnded,
     /// Refresh cookie missing on a browser endpoint.
     #[error("no refresh token cookie")]
     NoRefreshCookie,
@@ -65,6 +68,11 @@ impl ApiError {
                 "invalid_request",
                 "the request body exceeds 64 KiB".into(),
             ),
+            ApiError::SessionEnded => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the session has ended".into(),
+            ),
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -103,6 +111,14 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let (status, code, description) = self.parts();
         let mut response = error_response(status, code, &description);
+        if let ApiError::SessionEnded = self {
+            let challenge =
+                "Bearer error=\"invalid_token\", error_description=\"the session has ended\"";
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
         if let ApiError::Grant(GrantError::InvalidClientBasic) = self {
             // RFC 6749 section 5.2: a client that authenticated with the
             // Authorization header gets a challenge for the same scheme.

@@ -6,9 +6,10 @@ use actix_web::{HttpResponse, web};
 use resource_guard::Authenticated;
 use serde::Serialize;
 
+use super::account::live_subject;
 use super::error::ApiError;
 use crate::grant::{GrantError, Grants};
-use crate::store::{SessionId, Store, UserId};
+use crate::store::{SessionId, Store};
 
 #[derive(Serialize)]
 struct SessionView {
@@ -24,13 +25,6 @@ struct SessionView {
 #[derive(Serialize)]
 struct SessionList {
     sessions: Vec<SessionView>,
-}
-
-fn user_of(claims: &Authenticated) -> Result<(UserId, Option<SessionId>), ApiError> {
-    let user = UserId::parse(&claims.sub).ok_or(GrantError::Forbidden(
-        "the access token does not belong to a user",
-    ))?;
-    Ok((user, claims.sid.as_deref().and_then(SessionId::parse)))
 }
 
 fn no_store() -> (header::HeaderName, &'static str) {
@@ -50,7 +44,7 @@ pub async fn list(
     claims: Authenticated,
     grants: web::Data<Grants>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, current) = user_of(&claims)?;
+    let (user, current) = live_subject(&claims, &grants).await?;
     let now_ms = grants.clock.now_ms();
     let mut sessions = grants
         .store
@@ -61,7 +55,7 @@ pub async fn list(
     let sessions = sessions
         .into_iter()
         .map(|s| SessionView {
-            current: Some(s.id) == current,
+            current: s.id == current,
             id: s.id.to_string(),
             client_id: s.client_id,
             created_at: s.created_ms.div_euclid(1000),
@@ -92,7 +86,7 @@ pub async fn revoke(
     path: web::Path<String>,
     grants: web::Data<Grants>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, _) = user_of(&claims)?;
+    let (user, _) = live_subject(&claims, &grants).await?;
     let Some(session) = SessionId::parse(&path.into_inner()) else {
         return Err(ApiError::NotFound);
     };
@@ -124,7 +118,7 @@ pub async fn logout_all(
     claims: Authenticated,
     grants: web::Data<Grants>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, _) = user_of(&claims)?;
+    let (user, _) = live_subject(&claims, &grants).await?;
     let now_ms = grants.clock.now_ms();
     let revoked = grants
         .store
