@@ -200,6 +200,9 @@ async fn create_user(settings: Settings, username: &str) -> Result<(), String> {
 async fn keys_command(settings: Settings, command: KeysCommand) -> Result<(), String> {
     use crate::keys::{self, Algorithm};
 
+    if !settings.pem_files.is_empty() {
+        return Err("signing keys come from keys.pem_files: edit that list to rotate".into());
+    }
     let store = persistent_store(&settings).await?;
     let now_ms = crate::clock::Clock::System.now_ms();
     let timings = keys::Timings::from_settings(&settings);

@@ -123,6 +123,7 @@ struct RawThrottle {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawKeys {
+    pem_files: Vec<String>,
     jwks_max_age_secs: u64,
     algorithm: String,
     rotation_interval_secs: u64,
@@ -275,6 +276,9 @@ pub struct Settings {
     pub password_hash_queue: usize,
     /// `max-age` of the JWKS response, in seconds.
     pub jwks_max_age_secs: u64,
+    /// PEM files holding the signing keys, first one signing; when set,
+    /// keys come from these files instead of the store.
+    pub pem_files: Vec<std::path::PathBuf>,
     /// Algorithm of newly generated signing keys.
     pub key_algorithm: crate::keys::Algorithm,
     /// Age of the signing key after which a new one is rotated in; 0 never.
@@ -319,6 +323,7 @@ impl Settings {
             .with_list_parse_key("http.allowed_origins")
             .with_list_parse_key("users.default_scopes")
             .with_list_parse_key("http.trusted_proxies")
+            .with_list_parse_key("keys.pem_files")
             .try_parsing(true)
             .source(Some(vars));
         let raw: RawSettings = builder
@@ -352,6 +357,7 @@ fn defaults() -> Result<config::ConfigBuilder<config::builder::DefaultState>, Co
     b = set(b, "security.binding", "log".into())?;
     b = set(b, "keys.jwks_max_age_secs", 300.into())?;
     b = set(b, "keys.algorithm", "EdDSA".into())?;
+    b = set(b, "keys.pem_files", Vec::<String>::new().into())?;
     b = set(b, "keys.rotation_interval_secs", 2_592_000.into())?;
     b = set(b, "keys.reload_interval_secs", 10.into())?;
     b = set(b, "keys.guard_cooldown_secs", 30.into())?;
@@ -512,6 +518,13 @@ fn validate(raw: RawSettings) -> Result<Settings, ConfigError> {
         default_user_scopes,
         refresh_pepper,
         key_encryption_key,
+        pem_files: raw
+            .keys
+            .pem_files
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(Into::into)
+            .collect(),
         key_algorithm: crate::keys::Algorithm::from_name(&raw.keys.algorithm)
             .ok_or_else(|| invalid("keys.algorithm", "must be EdDSA, ES256 or RS256"))?,
         key_rotation_interval_secs: match raw.keys.rotation_interval_secs {

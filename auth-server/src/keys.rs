@@ -440,6 +440,54 @@ fn ring_from(kek: &SecretBytes, stored: &[StoredKey], now_ms: i64) -> Result<Key
     Ok(KeyRing::new(active, published))
 }
 
+/// Reads PKCS#8 private keys from PEM files (`-----BEGIN PRIVATE KEY-----`).
+/// The first key signs; every key is published. The algorithm comes from
+/// the key: Ed25519, P-256 or RSA (2048 bits or more).
+pub fn ring_from_pem_files(paths: &[std::path::PathBuf]) -> Result<KeyRing, KeyError> {
+    let mut keys = Vec::with_capacity(paths.len());
+    for path in paths {
+        let label = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map(Zeroizing::new)
+            .map_err(|e| KeyError::Invalid(format!("{label}: {e}")))?;
+        let der = pem_private_key(&text).ok_or_else(|| {
+            KeyError::Invalid(format!(
+                "{label}: expected a PEM \"PRIVATE KEY\" (PKCS#8) block"
+            ))
+        })?;
+        let key = [Algorithm::EdDSA, Algorithm::ES256, Algorithm::RS256]
+            .into_iter()
+            .find_map(|alg| SigningKey::from_pkcs8(alg, &der, None).ok())
+            .ok_or_else(|| {
+                KeyError::Invalid(format!("{label}: not an Ed25519, P-256 or RSA key"))
+            })?;
+        keys.push(key);
+    }
+    let mut keys = keys.into_iter();
+    let active = keys
+        .next()
+        .ok_or_else(|| KeyError::Invalid("keys.pem_files is empty".into()))?;
+    let mut published = vec![active.jwk().clone()];
+    published.extend(keys.map(|k| k.jwk().clone()));
+    Ok(KeyRing::new(Arc::new(active), published))
+}
+
+fn pem_private_key(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    const BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+    const END: &str = "-----END PRIVATE KEY-----";
+    let start = text.find(BEGIN)? + BEGIN.len();
+    let end = start + text[start..].find(END)?;
+    let body: String = text[start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let body = Zeroizing::new(body);
+    base64::engine::general_purpose::STANDARD
+        .decode(body.as_bytes())
+        .ok()
+        .map(Zeroizing::new)
+}
+
 /// Delays that keep every resource guard able to verify every token
 /// through a rotation.
 #[derive(Debug, Clone, Copy)]
@@ -576,6 +624,30 @@ mod tests {
             format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{}"}}"#, key.kid())
         );
         assert_eq!(token.split('.').count(), 3);
+    }
+
+    #[test]
+    fn pem_files_load_in_order() {
+        let dir = std::env::temp_dir().join(format!("pem-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut paths = Vec::new();
+        let mut kids = Vec::new();
+        for (index, alg) in [Algorithm::ES256, Algorithm::EdDSA].into_iter().enumerate() {
+            let (key, pkcs8) = SigningKey::generate(alg).expect("generate");
+            let body = base64::engine::general_purpose::STANDARD.encode(&pkcs8[..]);
+            let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n");
+            let path = dir.join(format!("{index}.pem"));
+            std::fs::write(&path, pem).expect("write PEM");
+            paths.push(path);
+            kids.push(key.kid().to_owned());
+        }
+        let ring = ring_from_pem_files(&paths).expect("loads");
+        assert_eq!(ring.active().kid(), kids[0]);
+        assert_eq!(ring.active().alg(), Algorithm::ES256);
+        assert_eq!(ring.jwks().keys.len(), 2);
+        std::fs::write(&paths[1], "not a key").expect("overwrite");
+        assert!(ring_from_pem_files(&paths).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -109,6 +109,13 @@ async fn maintain_once(
     now_ms: i64,
     timings: keys::Timings,
 ) -> Result<(), keys::KeyError> {
+    if !grants.settings.pem_files.is_empty() {
+        // Keys come from files: re-reading them lets an operator rotate by
+        // editing the list and the files.
+        let ring = keys::ring_from_pem_files(&grants.settings.pem_files)?;
+        install_ring(grants, ring);
+        return Ok(());
+    }
     let interval_ms = grants.settings.key_rotation_interval_secs * 1000;
     if interval_ms > 0 {
         let stored = grants.store.load_keys().await?;
@@ -126,6 +133,11 @@ async fn maintain_once(
         }
     }
     let ring = keys::load_ring(&grants.store, kek, now_ms).await?;
+    install_ring(grants, ring);
+    Ok(())
+}
+
+fn install_ring(grants: &Grants, ring: keys::KeyRing) {
     let previous = grants.keys.current();
     if previous.active().kid() != ring.active().kid() {
         tracing::info!(old = %previous.active().kid(), new = %ring.active().kid(),
@@ -135,7 +147,6 @@ async fn maintain_once(
         grants.verifying_keys.set_jwk_set(ring.jwks());
     }
     grants.keys.replace(ring);
-    Ok(())
 }
 
 /// Builds the shared state: store, keys, hasher.
@@ -143,7 +154,12 @@ pub async fn build_grants(settings: Arc<Settings>, clock: Clock) -> Result<Grant
     let metrics = Arc::new(Metrics::new());
     let store = connect_store(&settings, metrics.clone()).await?;
     let kek = kek_of(&settings);
-    let keys = Keys::new(keys::load_ring(&store, &kek, clock.now_ms()).await?);
+    let ring = if settings.pem_files.is_empty() {
+        keys::load_ring(&store, &kek, clock.now_ms()).await?
+    } else {
+        keys::ring_from_pem_files(&settings.pem_files)?
+    };
+    let keys = Keys::new(ring);
     let hasher =
         PasswordHasherPool::new(settings.password_hash_threads, settings.password_hash_queue)?;
     let verifying_keys = Arc::new(resource_guard::InProcessKeys::from_jwk_set(
