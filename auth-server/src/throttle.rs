@@ -3,9 +3,10 @@
 //!
 //! Built so that it can neither lock someone out of their account nor tell
 //! which accounts exist:
-//! - hard limits count failures per (username, client IP) and per client IP
-//!   and answer 429 with `Retry-After` until the window ends. A flood from
-//!   one address blocks only that address;
+//! - hard limits count attempts per (username, client IP) and per client
+//!   IP, and return 429 with `Retry-After` until the window ends. A
+//!   successful login takes its attempt back, so the limits bind failures
+//!   and a flood from one address blocks only that address;
 //! - failures per username alone add a growing delay (capped) instead of a
 //!   lock, so an attacker spread over many addresses slows guessing while
 //!   the owner can still log in;
@@ -39,7 +40,7 @@ pub struct Limits {
     pub per_ip: u64,
     /// Failures per username in a window before delays start.
     pub user_free: u64,
-    /// Longest delay per username.
+    /// Maximum delay per username.
     pub user_max_delay: Duration,
     /// Sign-ups allowed per IP in a sign-up window.
     pub signups_per_ip: u64,
@@ -82,8 +83,8 @@ pub fn user_delay(failures: u64, limits: &Limits) -> Duration {
     Duration::from_millis(250u64.saturating_mul(1 << steps)).min(limits.user_max_delay)
 }
 
-/// The address a counter keys on: an IPv4 address, or the /64 network of
-/// an IPv6 address, since one IPv6 client usually holds a whole /64 and
+/// Returns the address a counter keys on: an IPv4 address, or the /64
+/// network of an IPv6 address. One IPv6 client usually has a whole /64 and
 /// could otherwise take a fresh address for every guess.
 fn client_key(ip: &str) -> String {
     match ip.parse::<IpAddr>() {
@@ -114,9 +115,9 @@ fn user_counter(username: &str) -> String {
 /// Counts a password attempt against the hard limits before the password
 /// is checked, and returns the delay to apply for the username.
 ///
-/// The attempt is counted first, atomically, so that guesses sent in
-/// parallel cannot all pass a check that reads the counters before any of
-/// them is added; a success takes its count back in [`login_succeeded`].
+/// The attempt is counted first, atomically, so guesses sent in parallel
+/// cannot all pass a check that reads the counters before any of them is
+/// added. A success takes its count back in [`login_succeeded`].
 pub async fn before_login(
     store: &AnyStore,
     limits: &Limits,
