@@ -135,10 +135,12 @@ pub async fn log_out(
 ) -> Result<HttpResponse, ApiError> {
     let body = body::read_body(&req, payload).await?;
     let context = client_context(&req);
+    // A page on a foreign origin gets 403 whether or not its browser sent
+    // the cookie; native clients send no Origin.
+    if !origin_allowed(&req, &grants.settings.allowed_origins) {
+        return Err(forbidden("origin not allowed"));
+    }
     if let Some(presented) = refresh_cookie(&req) {
-        if !origin_allowed(&req, &grants.settings.allowed_origins) {
-            return Err(forbidden("origin not allowed"));
-        }
         if let Ok(token) = RefreshToken::parse(&grants.token_keys, &presented) {
             let csrf_ok = csrf_header(&req).is_some_and(|h| grants.csrf_matches(&token.session, h));
             if !csrf_ok {
