@@ -46,6 +46,7 @@ while [ $# -gt 0 ]; do
 done
 OUT=${OUT:-$BENCH/results/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
 WORK=$(mktemp -d /tmp/auth-bench.XXXXXX)
 LOADGEN=$BENCH/target/release/loadgen
 TOOLS=$BENCH/target/release/bench-tools
@@ -118,6 +119,8 @@ machine() {
     echo "redis: $(redis-server --version | awk '{print $3}')"
     echo "rustc: $(rustc --version)"
     echo "commit: $(git -C "$ROOT" rev-parse --short HEAD)"
+    echo "uncommitted server changes: $(git -C "$ROOT" status --short -- auth-server \
+      resource-guard shared | wc -l) files"
     echo "oha: ${OHA:+$("$OHA" --version)}"
     echo "node: $(node --version 2>/dev/null || echo none)"
     echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -371,7 +374,7 @@ part_memory() {
   log "seeding $MEMORY_SESSIONS sessions through RedisStore (scratch redis $REDIS_PORT)"
   "$TOOLS" memory --redis-url "redis://127.0.0.1:$REDIS_PORT" \
     --sessions "$MEMORY_SESSIONS" --user-agent-len 110 --listpack-values 64,256 \
-    > "$OUT/memory.jsonl"
+    > "$OUT/memory.jsonl" || log "memory seeding failed"
   cat "$OUT/memory.jsonl" >&2
   stop_pid "$REDIS_PID"
   REDIS_PORT=$main_port

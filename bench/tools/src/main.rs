@@ -253,6 +253,9 @@ async fn measure(args: &MemoryArgs, listpack_value: u32, password_hash: &str) ->
         .get_multiplexed_async_connection()
         .await
         .map_err(|e| e.to_string())?;
+    // FLUSHALL of a large data set takes longer than the client's default
+    // response timeout (500 ms).
+    conn.set_response_timeout(Duration::from_secs(60));
     let _: () = redis::cmd("FLUSHALL")
         .query_async(&mut conn)
         .await
