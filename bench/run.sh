@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTP load benchmark of the auth server (issue 6). Results and how to read
+# HTTP load benchmark of the auth server. Results and how to read
 # them: docs/benchmarks.md, section "HTTP load".
 #
 # Usage: bench/run.sh [options]
@@ -94,7 +94,7 @@ wait_http() { # URL: waits up to 20 s for a 2xx answer
     curl -sf -o /dev/null "$1" && return 0
     sleep 0.1
   done
-  echo "no answer from $1" >&2
+  echo "no response from $1 within 20 s" >&2
   return 1
 }
 

@@ -33,7 +33,7 @@ use crate::run::Window;
 use crate::setup::Api;
 use crate::workload::{Expect, RefreshShape, Source, Template, chain_sources, form_encode};
 
-/// Longest run accepted, warm-up included (one hour).
+/// Maximum run length, warm-up included (one hour).
 const MAX_SECONDS: f64 = 3600.0;
 
 #[derive(Parser)]

@@ -87,7 +87,7 @@ fn check_scratch_url(url: &str) -> Result<()> {
     Ok(())
 }
 
-/// A browser-like user agent of exactly `len` bytes.
+/// Builds a browser-like user agent of exactly `len` bytes.
 fn user_agent(len: usize) -> String {
     let mut ua = String::from(
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
