@@ -20,7 +20,7 @@ use crate::refresh_token::RefreshToken;
 use crate::store::*;
 use crate::throttle;
 
-/// Why a grant failed. The HTTP layer maps each kind to one status and
+/// Failure of a grant. The HTTP layer maps each kind to one status and
 /// RFC 6749 error code; the descriptions are safe to show a client.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {

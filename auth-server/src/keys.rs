@@ -513,7 +513,7 @@ impl Timings {
     }
 }
 
-/// Where a key is in its life at a given time.
+/// Lifecycle state of a key at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyState {
     /// Published, not signing yet.

@@ -1,4 +1,4 @@
-//! What a request says about its sender: IP address, user agent, origin.
+//! Sender details of a request: IP address, user agent, origin.
 
 use std::net::IpAddr;
 
@@ -10,7 +10,7 @@ use crate::grant::Grants;
 
 use crate::store::ClientContext;
 
-/// Longest user agent kept, in bytes; longer ones are cut at a character
+/// Maximum user-agent length kept, in bytes; longer ones are cut at a character
 /// boundary.
 const MAX_USER_AGENT: usize = 256;
 

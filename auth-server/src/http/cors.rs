@@ -3,9 +3,9 @@
 //! A request whose `Origin` is in the allowed list gets
 //! `Access-Control-Allow-Origin` naming exactly that origin and
 //! `Access-Control-Allow-Credentials: true`. A request from any other origin
-//! gets no CORS header at all, so the browser keeps the answer from the
+//! gets no CORS header at all, so the browser keeps the response from the
 //! page; the endpoints that use cookies also reject such requests with 403.
-//! Every answer carries `Vary: Origin`, because it depends on the header.
+//! Every response carries `Vary: Origin`, because it depends on the header.
 
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ const ALLOWED_METHODS: &str = "GET, POST, DELETE";
 const ALLOWED_HEADERS: &str = "authorization, content-type, x-csrf-token, x-request-id";
 /// Response headers a cross-origin script may read.
 const EXPOSED_HEADERS: &str = "retry-after, www-authenticate, x-request-id";
-/// Seconds a browser may cache a preflight answer.
+/// Seconds a browser may cache a preflight response.
 const PREFLIGHT_MAX_AGE: &str = "600";
 
 /// The allowed origins, shared by every worker.
@@ -56,7 +56,7 @@ fn preflight(origin: Option<HeaderValue>) -> HttpResponse {
     response.finish()
 }
 
-/// Middleware: answers preflights and decorates every other answer.
+/// Middleware: responds to preflights and decorates every other response.
 pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

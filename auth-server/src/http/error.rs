@@ -1,4 +1,4 @@
-//! The one place where failures become HTTP answers: RFC 6749 section 5.2
+//! The one place where failures become HTTP responses: RFC 6749 section 5.2
 //! error bodies, with descriptions that carry no internal detail.
 
 use actix_web::http::StatusCode;
@@ -11,7 +11,7 @@ use crate::grant::GrantError;
 /// Seconds a client should wait after a 503.
 const RETRY_AFTER_SECS: &str = "2";
 
-/// An error answer.
+/// An error response.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A grant or session operation failed.

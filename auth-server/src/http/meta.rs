@@ -32,7 +32,7 @@ pub async fn healthz() -> HttpResponse {
         .body(r#"{"status":"ok"}"#)
 }
 
-/// `GET /readyz`: the store answers and a signing key is loaded. Keys are
+/// `GET /readyz`: the store responds and a signing key is loaded. Keys are
 /// loaded before the listener opens, so the store is what can fail.
 #[utoipa::path(get, path = "/readyz", tag = "meta",
     responses(

@@ -104,7 +104,7 @@ fn request_id(req: &ServiceRequest) -> String {
     }
 }
 
-/// Middleware: one span per request with its id, one log line per answer,
+/// Middleware: one span per request with its id, one log line per response,
 /// and headers every response carries. Only the path is logged, never the
 /// query string or a body.
 pub async fn observe(

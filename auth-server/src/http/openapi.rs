@@ -104,14 +104,14 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// `GET /csrf` answer.
+/// `GET /csrf` response.
 #[derive(Serialize, ToSchema)]
 pub struct CsrfResponse {
     /// The session's CSRF token, for the `X-CSRF-Token` header.
     pub csrf_token: String,
 }
 
-/// An RFC 7662 introspection answer.
+/// An RFC 7662 introspection response.
 #[derive(Serialize, ToSchema)]
 pub struct IntrospectionResponse {
     /// Whether the token is usable now.
@@ -155,7 +155,7 @@ pub struct SessionEntry {
     pub current: bool,
 }
 
-/// `GET /sessions` answer.
+/// `GET /sessions` response.
 #[derive(Serialize, ToSchema)]
 pub struct SessionListResponse {
     /// Live sessions, newest first.
@@ -251,7 +251,7 @@ impl utoipa::Modify for BearerScheme {
 }
 
 /// A browser logout sends no body (the refresh token is in its cookie),
-/// so the form body of `/logout` is optional; the annotation cannot say so.
+/// so the form body of `/logout` is optional; the annotation cannot express that.
 struct OptionalLogoutBody;
 
 impl utoipa::Modify for OptionalLogoutBody {

@@ -117,7 +117,7 @@ fn browser_client(
 }
 
 /// `POST /logout`: revokes the session of the refresh cookie (with the CSRF
-/// header) or of the form field `refresh_token` (native clients). Answers
+/// header) or of the form field `refresh_token` (native clients). Returns
 /// 204 also for unknown or already revoked tokens.
 #[utoipa::path(post, path = "/logout", tag = "tokens",
     request_body(content = super::openapi::LogoutRequest, content_type = "application/x-www-form-urlencoded"),

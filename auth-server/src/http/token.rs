@@ -68,7 +68,7 @@ fn client<'a>(grants: &'a Grants, params: &Params) -> Result<&'a Client, ApiErro
     Ok(grants.client(params.require("client_id")?)?)
 }
 
-/// `POST /signup`: creates an account and answers 201 with a token response.
+/// `POST /signup`: creates an account and returns 201 with a token response.
 #[utoipa::path(post, path = "/signup", tag = "tokens",
     request_body(content(
         (super::openapi::SignupRequest = "application/json"),
