@@ -15,6 +15,8 @@ use ring::hkdf;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
+use zeroize::Zeroizing;
+
 use crate::secret::SecretBytes;
 
 /// Fills `bytes` from the operating system's generator.
@@ -92,16 +94,28 @@ impl TokenKeys {
         to_array(hmac::sign(&self.csrf, session_id).as_ref())
     }
 
-    /// Seals `successor` under a key that only a holder of `presented` (and
-    /// the pepper) can derive.
-    pub fn seal_successor(&self, presented: &[u8], successor: &[u8]) -> Vec<u8> {
-        seal(&self.successor_key(presented), successor, b"successor")
+    /// Seals a successor token's secret for replays in the grace window:
+    /// XOR with a pad that only a holder of `presented` (and the pepper) can
+    /// derive. A presented token is rotated at most once, so each pad seals
+    /// one secret; what is opened is checked against the successor's stored
+    /// hash, since the pad alone gives no integrity.
+    pub fn seal_successor(&self, presented: &[u8], secret: &[u8; 32]) -> [u8; 32] {
+        let mut sealed = self.successor_key(presented);
+        for (byte, secret) in sealed.iter_mut().zip(secret) {
+            *byte ^= secret;
+        }
+        sealed
     }
 
-    /// Opens what [`TokenKeys::seal_successor`] sealed, or `None` when it
-    /// was not sealed for `presented`.
-    pub fn open_successor(&self, presented: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-        open(&self.successor_key(presented), sealed, b"successor")
+    /// Reverses [`TokenKeys::seal_successor`], or `None` when `sealed` has
+    /// the wrong length. A wrong `presented` gives a wrong secret.
+    pub fn open_successor(&self, presented: &[u8], sealed: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+        let sealed = <&[u8; 32]>::try_from(sealed).ok()?;
+        let mut secret = Zeroizing::new(self.successor_key(presented));
+        for (byte, sealed) in secret.iter_mut().zip(sealed) {
+            *byte ^= sealed;
+        }
+        Some(secret)
     }
 
     fn successor_key(&self, presented: &[u8]) -> [u8; 32] {
@@ -160,16 +174,19 @@ mod tests {
     #[test]
     fn successor_opens_only_with_the_presented_token() {
         let keys = keys();
-        let sealed = keys.seal_successor(b"token-a", b"token-b");
+        let secret = [9u8; 32];
+        let sealed = keys.seal_successor(b"token-a", &secret);
+        assert_ne!(sealed, secret);
         assert_eq!(
             keys.open_successor(b"token-a", &sealed).as_deref(),
-            Some(&b"token-b"[..])
+            Some(&secret)
         );
-        assert_eq!(keys.open_successor(b"token-x", &sealed), None);
-        let mut tampered = sealed.clone();
-        tampered[20] ^= 1;
-        assert_eq!(keys.open_successor(b"token-a", &tampered), None);
+        assert_ne!(
+            keys.open_successor(b"token-x", &sealed).as_deref(),
+            Some(&secret)
+        );
         assert_eq!(keys.open_successor(b"token-a", &sealed[..10]), None);
+        assert_eq!(keys.open_successor(b"token-a", &[0; 33]), None);
     }
 
     #[test]

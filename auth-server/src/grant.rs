@@ -277,11 +277,13 @@ impl Grants {
             self.metrics.refresh("malformed");
             return Err(GrantError::InvalidGrant("invalid refresh token"));
         };
-        let successor = RefreshToken::mint(
+        let secret = Zeroizing::new(random_array::<32>());
+        let successor = RefreshToken::from_secret(
             &self.token_keys,
             token.user,
             token.session,
             token.generation.saturating_add(1),
+            &secret,
         );
         let request = RotateRequest {
             user: token.user,
@@ -292,7 +294,8 @@ impl Grants {
             new_hash: successor.hash(&self.token_keys),
             sealed_successor: self
                 .token_keys
-                .seal_successor(presented.as_bytes(), successor.expose().as_bytes()),
+                .seal_successor(presented.as_bytes(), &secret)
+                .to_vec(),
             now_ms: self.clock.now_ms(),
             context: context.clone(),
             grace_ms: self.settings.reuse_grace_secs * 1000,
@@ -319,8 +322,10 @@ impl Grants {
             RotateOutcome::Replayed {
                 session,
                 sealed_successor,
+                successor_hash,
             } => {
-                let replayed = self.open_replayed(&token, presented, &sealed_successor)?;
+                let replayed =
+                    self.open_replayed(&token, presented, &sealed_successor, &successor_hash)?;
                 audit::refresh_replayed(&token.user, &token.session, &client.id, &context);
                 (session, replayed)
             }
@@ -441,15 +446,26 @@ impl Grants {
         token: &RefreshToken,
         presented: &str,
         sealed: &[u8],
+        successor_hash: &[u8; 32],
     ) -> Result<RefreshToken, GrantError> {
-        let opened = self
+        let replayed = self
             .token_keys
             .open_successor(presented.as_bytes(), sealed)
-            .map(Zeroizing::new)
-            .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok().map(Zeroizing::new));
-        let replayed = opened.and_then(|text| RefreshToken::parse(&self.token_keys, &text).ok());
+            .map(|secret| {
+                RefreshToken::from_secret(
+                    &self.token_keys,
+                    token.user,
+                    token.session,
+                    token.generation.saturating_add(1),
+                    &secret,
+                )
+            });
         match replayed {
-            Some(successor) if successor.session == token.session => Ok(successor),
+            Some(successor)
+                if bool::from(successor.hash(&self.token_keys).ct_eq(successor_hash)) =>
+            {
+                Ok(successor)
+            }
             _ => {
                 tracing::error!(session = %token.session, "stored successor does not open");
                 Err(GrantError::InvalidGrant("invalid refresh token"))

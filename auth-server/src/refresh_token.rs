@@ -66,12 +66,25 @@ pub enum ParseError {
 impl RefreshToken {
     /// Mints a token for `generation` of a session with a fresh secret.
     pub fn mint(keys: &TokenKeys, user: UserId, session: SessionId, generation: u32) -> Self {
+        let secret = Zeroizing::new(random_array::<32>());
+        Self::from_secret(keys, user, session, generation, &secret)
+    }
+
+    /// Builds the token for `generation` of a session with a given secret:
+    /// how a sealed successor is rebuilt for a replay.
+    pub fn from_secret(
+        keys: &TokenKeys,
+        user: UserId,
+        session: SessionId,
+        generation: u32,
+        secret: &[u8; 32],
+    ) -> Self {
         let mut bytes = Zeroizing::new([0u8; TOKEN_LEN]);
         bytes[0] = VERSION;
         bytes[1..17].copy_from_slice(&user.0);
         bytes[17..33].copy_from_slice(&session.0);
         bytes[33..37].copy_from_slice(&generation.to_be_bytes());
-        bytes[37..69].copy_from_slice(&random_array::<32>());
+        bytes[37..69].copy_from_slice(secret);
         let tag = keys.token_tag(&bytes[..BODY_LEN]);
         bytes[BODY_LEN..].copy_from_slice(&tag[..TAG_LEN]);
         Self {

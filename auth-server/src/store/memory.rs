@@ -209,6 +209,7 @@ fn rotate_locked(entry: &mut UserEntry, req: &RotateRequest) -> RotateOutcome {
             return RotateOutcome::Replayed {
                 session: session.rotated(),
                 sealed_successor: session.sealed_successor.clone(),
+                successor_hash: session.hash,
             };
         }
     } else if presented > current {

@@ -158,8 +158,9 @@ pub struct RotateRequest {
     pub presented_hash: [u8; 32],
     /// HMAC of the successor token.
     pub new_hash: [u8; 32],
-    /// The successor token, encrypted under a key derived from the
-    /// presented token, kept for replays in the grace window.
+    /// The successor token's secret, encrypted under a key derived from
+    /// the presented token, kept for replays in the grace window. Opaque to
+    /// the store.
     pub sealed_successor: Vec<u8>,
     /// Request time, milliseconds since the Unix epoch.
     pub now_ms: i64,
@@ -198,6 +199,9 @@ pub enum RotateOutcome {
         session: RotatedSession,
         /// The successor as sealed by the rotating request.
         sealed_successor: Vec<u8>,
+        /// The hash of the successor (the session's current hash), which
+        /// lets the caller check what it unseals.
+        successor_hash: [u8; 32],
     },
     /// An already rotated token came back: the session is now revoked.
     Reused {

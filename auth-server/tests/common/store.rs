@@ -68,10 +68,6 @@ impl RedisFixture {
         key
     }
 
-    pub fn index_key(&self, user: &UserId) -> String {
-        format!("{}{{{user}}}:i", self.prefix)
-    }
-
     pub async fn pttl(&self, key: &[u8]) -> i64 {
         let mut probe = self.probe().await;
         redis::cmd("PTTL")
@@ -170,9 +166,9 @@ pub fn rotation(
 }
 
 /// Builds what a rotation to generation `generation` stores as sealed
-/// successor.
+/// successor (32 bytes, like the server's).
 pub fn sealed(generation: u8) -> Vec<u8> {
-    let mut bytes = vec![generation; 90];
+    let mut bytes = vec![generation; 32];
     bytes[1] = 0;
     bytes
 }

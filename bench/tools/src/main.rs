@@ -66,6 +66,10 @@ struct HashArgs {
 
 type Result<T> = std::result::Result<T, String>;
 
+fn random_secret() -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(auth_server::crypto::random_array::<32>())
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -159,7 +163,9 @@ impl Seeder {
 
     async fn rotate(&self, seeded: &Seeded) -> Result<()> {
         let token = &seeded.token;
-        let successor = RefreshToken::mint(&self.keys, seeded.user, seeded.session, 2);
+        let secret = random_secret();
+        let successor =
+            RefreshToken::from_secret(&self.keys, seeded.user, seeded.session, 2, &secret);
         let request = RotateRequest {
             user: seeded.user,
             session: seeded.session,
@@ -169,7 +175,8 @@ impl Seeder {
             new_hash: successor.hash(&self.keys),
             sealed_successor: self
                 .keys
-                .seal_successor(token.expose().as_bytes(), successor.expose().as_bytes()),
+                .seal_successor(token.expose().as_bytes(), &secret)
+                .to_vec(),
             now_ms: now_ms(),
             context: self.context.clone(),
             grace_ms: 10_000,
@@ -308,8 +315,6 @@ async fn measure(args: &MemoryArgs, listpack_value: u32, password_hash: &str) ->
     let sample_session = memory_usage(&mut conn, &session_key).await?;
     let user_key = format!("{PREFIX}{{{}}}:u", first.user);
     let sample_user = memory_usage(&mut conn, user_key.as_bytes()).await?;
-    let index_key = format!("{PREFIX}{{{}}}:i", first.user);
-    let sample_index = memory_usage(&mut conn, index_key.as_bytes()).await?;
     let encoding: String = redis::cmd("OBJECT")
         .arg("ENCODING")
         .arg(&session_key)
@@ -328,7 +333,7 @@ async fn measure(args: &MemoryArgs, listpack_value: u32, password_hash: &str) ->
          \"sessions_fresh\":{fresh},\"sessions_rotated\":{rotated}}},\
          \"per_session_bytes\":{{\"fresh\":{:.0},\"rotated\":{:.0},\
          \"rotated_incl_user\":{:.0},\"user_only\":{:.0}}},\
-         \"memory_usage_sample\":{{\"session\":{sample_session},\"index\":{sample_index},\
+         \"memory_usage_sample\":{{\"session\":{sample_session},\
          \"user\":{sample_user},\"session_encoding\":\"{encoding}\"}},\"seconds\":{:.1}}}",
         args.user_agent_len,
         per(fresh - with_users),

@@ -10,13 +10,15 @@
 //! The store URL may carry a password; it is never logged, stored or put in
 //! an error.
 //!
-//! Memory: a session is one small hash with one- or two-letter fields,
-//! binary token hashes and the user agent stored once while it does not
-//! change. Its user agent and sealed successor exceed Redis's default
-//! 64-byte `hash-max-listpack-value`, so deployments should raise that to
-//! 256 (about 800 instead of 1,500 bytes per session, index and user record
-//! included). A target of 512 bytes needs a smaller sealed successor
-//! (sealing only the successor's 32 random bytes would save about 80).
+//! Memory: a session is one small hash with one- or two-letter fields:
+//! binary token hashes, the successor's sealed 32-byte secret, the IP
+//! address in binary and the user agent stored once while it does not
+//! change. The user record lists its sessions' 16-byte ids, so there is no
+//! index key per user. With 110-byte user agents a rotated session takes
+//! about 495 bytes of Redis memory, its entry in the user record included,
+//! when `hash-max-listpack-value` is 256 (`deploy/redis.conf`), and about
+//! 1,150 at Redis's default of 64, which turns each session into a hash
+//! table (see `docs/benchmarks.md`).
 
 mod codec;
 mod conn;
@@ -212,6 +214,7 @@ fn rotate_outcome(reply: Value) -> StoreResult<RotateOutcome> {
         3 => RotateOutcome::Replayed {
             session: rotated_session(&mut fields)?,
             sealed_successor: fields.bytes()?,
+            successor_hash: fields.hash()?,
         },
         4 => RotateOutcome::Reused {
             rotated_by: fields.context()?,
@@ -339,14 +342,12 @@ impl Store for RedisStore {
         now_ms: i64,
     ) -> StoreResult<Option<u32>> {
         let user_key = self.keys.user(user);
-        let index_key = self.keys.index(user);
         let session_prefix = self.keys.session_prefix(user);
         let keep: &[u8] = keep.map_or(&[], |id| &id.0[..]);
         let revoked: i64 = self
             .run(|mut conn| {
                 let mut call = self.scripts.set_password.key(&user_key);
-                call.key(&index_key)
-                    .arg(password_hash)
+                call.arg(password_hash)
                     .arg(now_ms)
                     .arg(&session_prefix)
                     .arg(keep);
@@ -359,13 +360,11 @@ impl Store for RedisStore {
     async fn create_session(&self, session: &NewSession) -> StoreResult<bool> {
         let user_key = self.keys.user(&session.user);
         let session_key = self.keys.session(&session.user, &session.id);
-        let index_key = self.keys.index(&session.user);
         let session_prefix = self.keys.session_prefix(&session.user);
         let created: i64 = self
             .run(|mut conn| {
                 let mut call = self.scripts.create_session.key(&user_key);
                 call.key(&session_key)
-                    .key(&index_key)
                     .arg(&session.id.0[..])
                     .arg(&session.client_id)
                     .arg(&session.scope)
@@ -373,7 +372,7 @@ impl Store for RedisStore {
                     .arg(session.now_ms)
                     .arg(session.absolute_expiry_ms)
                     .arg(session.idle_ttl_ms)
-                    .arg(&session.context.ip)
+                    .arg(codec::encode_ip(&session.context.ip))
                     .arg(&session.context.user_agent)
                     .arg(super::MAX_SESSIONS_PER_USER)
                     .arg(&session_prefix);
@@ -386,10 +385,9 @@ impl Store for RedisStore {
     async fn rotate(&self, req: &RotateRequest) -> StoreResult<RotateOutcome> {
         let mut eval = redis::cmd("EVALSHA");
         eval.arg(self.scripts.rotate.get_hash())
-            .arg(3)
+            .arg(2)
             .arg(self.keys.user(&req.user))
             .arg(self.keys.session(&req.user, &req.session))
-            .arg(self.keys.index(&req.user))
             .arg(&req.session.0[..])
             .arg(&req.client_id)
             .arg(req.presented_generation)
@@ -397,7 +395,7 @@ impl Store for RedisStore {
             .arg(&req.new_hash[..])
             .arg(&req.sealed_successor)
             .arg(req.now_ms)
-            .arg(&req.context.ip)
+            .arg(codec::encode_ip(&req.context.ip))
             .arg(&req.context.user_agent)
             .arg(req.grace_ms)
             .arg(req.idle_ttl_ms)
@@ -471,12 +469,12 @@ impl Store for RedisStore {
     }
 
     async fn revoke_session(&self, user: &UserId, session: &SessionId) -> StoreResult<bool> {
+        let user_key = self.keys.user(user);
         let session_key = self.keys.session(user, session);
-        let index_key = self.keys.index(user);
         let existed: i64 = self
             .run(|mut conn| {
-                let mut call = self.scripts.revoke_session.key(&session_key);
-                call.key(&index_key).arg(&session.0[..]);
+                let mut call = self.scripts.revoke_session.key(&user_key);
+                call.key(&session_key).arg(&session.0[..]);
                 async move { call.invoke_async(&mut conn).await }
             })
             .await?;
@@ -485,12 +483,11 @@ impl Store for RedisStore {
 
     async fn revoke_all(&self, user: &UserId, now_ms: i64) -> StoreResult<u32> {
         let user_key = self.keys.user(user);
-        let index_key = self.keys.index(user);
         let session_prefix = self.keys.session_prefix(user);
         let count: u32 = self
             .run(|mut conn| {
                 let mut call = self.scripts.revoke_all.key(&user_key);
-                call.key(&index_key).arg(now_ms).arg(&session_prefix);
+                call.arg(now_ms).arg(&session_prefix);
                 async move { call.invoke_async(&mut conn).await }
             })
             .await?;
@@ -499,12 +496,11 @@ impl Store for RedisStore {
 
     async fn list_sessions(&self, user: &UserId, now_ms: i64) -> StoreResult<Vec<SessionInfo>> {
         let user_key = self.keys.user(user);
-        let index_key = self.keys.index(user);
         let session_prefix = self.keys.session_prefix(user);
         let reply: Vec<Value> = self
             .run(|mut conn| {
                 let mut call = self.scripts.list_sessions.key(&user_key);
-                call.key(&index_key).arg(now_ms).arg(&session_prefix);
+                call.arg(now_ms).arg(&session_prefix);
                 async move { call.invoke_async(&mut conn).await }
             })
             .await?;

@@ -1,4 +1,4 @@
--- KEYS: user, index. ARGV: 1 now ms, 2 session key prefix. Returns one
+-- KEYS: user. ARGV: 1 now ms, 2 session key prefix. Returns one
 -- {member, c, s, g, ct, ci, cu, lt, li, lu, x} per live session.
 local rb = revoked_before(KEYS[1])
 if not rb then
@@ -6,7 +6,7 @@ if not rb then
 end
 local now = tonumber(ARGV[1])
 local out = {}
-for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+for _, member in ipairs(index_members(KEYS[1])) do
   local f = redis.call('HMGET', ARGV[2] .. member, 'c', 's', 'g', 'ct', 'ci',
     'cu', 'lt', 'li', 'lu', 'x', 'e', 'i')
   if is_live(f[4], f[11], f[10], f[12], rb, now) then

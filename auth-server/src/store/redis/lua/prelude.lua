@@ -1,12 +1,15 @@
 -- Helpers prepended to every script of the Redis store.
 --
--- Session hash fields: c client id, s scope, g generation, h current token
--- hash, p previous token hash, n replays of the previous generation, z sealed
--- successor, ct created ms, ci/cu created IP/user agent, lt last rotation ms,
--- li/lu last IP/user agent (absent while equal to ci/cu), x absolute expiry
--- ms, i idle expiry ms, e "counts as created at" ms (set on the session a
--- password change keeps). User hash fields: n username, p password hash,
--- s scopes, c created ms, r revoked-before ms.
+-- Session hash fields: c client id, s scope, g generation, t token hashes
+-- (the current token's 32-byte hash; after a rotation followed by the
+-- previous token's hash and the successor's sealed secret), n replays of the
+-- previous generation, ct created ms, ci/cu created IP/user agent, lt last
+-- rotation ms, li/lu last IP/user agent (absent while equal to ci/cu), x
+-- absolute expiry ms, i idle expiry ms, e "counts as created at" ms (set on
+-- the session a password change keeps). User hash fields: n username, p
+-- password hash, s scopes, c created ms, r revoked-before ms, l the user's
+-- session ids (16 bytes each, concatenated; sessions that have expired since
+-- are dropped from it at the next login).
 
 -- Compares two 32-byte strings in time independent of their contents.
 local function equal32(a, b)
@@ -38,16 +41,37 @@ local function is_live(ct, e, x, i, rb, now)
   return from > rb and now < tonumber(x) and now < tonumber(i)
 end
 
--- Drops dead members from a session index and lets the index expire with
--- its last session.
-local function index_upkeep(index_key, now)
-  redis.call('ZREMRANGEBYSCORE', index_key, '-inf', now)
-  local top = redis.call('ZRANGE', index_key, -1, -1, 'WITHSCORES')
-  if top[2] then
-    local ttl = tonumber(top[2]) - now
-    if ttl > 0 then
-      redis.call('PEXPIRE', index_key, ttl)
+-- The session ids listed in the user's index.
+local function index_members(user_key)
+  local list = redis.call('HGET', user_key, 'l')
+  local members = {}
+  if list then
+    for k = 1, #list - 15, 16 do
+      members[#members + 1] = string.sub(list, k, k + 15)
     end
+  end
+  return members
+end
+
+-- Writes the user's index. Only called for users that exist.
+local function index_write(user_key, members)
+  if #members == 0 then
+    redis.call('HDEL', user_key, 'l')
+  else
+    redis.call('HSET', user_key, 'l', table.concat(members))
   end
 end
 
+-- Removes one session id from the user's index.
+local function index_remove(user_key, member)
+  local members = index_members(user_key)
+  local kept = {}
+  for _, m in ipairs(members) do
+    if m ~= member then
+      kept[#kept + 1] = m
+    end
+  end
+  if #kept ~= #members then
+    index_write(user_key, kept)
+  end
+end

@@ -1,5 +1,5 @@
--- KEYS: session, index. ARGV: 1 session member. Returns 1 when the session
+-- KEYS: user, session. ARGV: 1 session member. Returns 1 when the session
 -- existed.
-local existed = redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+local existed = redis.call('DEL', KEYS[2])
+index_remove(KEYS[1], ARGV[1])
 return existed

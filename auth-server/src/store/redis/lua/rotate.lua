@@ -1,24 +1,24 @@
--- One refresh. KEYS: user, session, index. ARGV: 1 session member,
--- 2 client id, 3 presented generation, 4 presented hash, 5 new hash,
--- 6 sealed successor, 7 now ms, 8 IP, 9 user agent, 10 grace ms,
--- 11 idle ttl ms, 12 max replays.
+-- One refresh. KEYS: user, session. ARGV: 1 session member, 2 client id,
+-- 3 presented generation, 4 presented hash, 5 new hash, 6 sealed successor,
+-- 7 now ms, 8 IP, 9 user agent, 10 grace ms, 11 idle ttl ms, 12 max replays.
 -- Returns {0} invalid, {1} wrong client, {2, scope, x, generation, ip, ua}
--- rotated, {3, scope, x, generation, ip, ua, sealed} replayed,
--- {4, ip, ua, client} reused.
-local f = redis.call('HMGET', KEYS[2], 'c', 'g', 'h', 'p', 'n', 'z', 'ct', 'e',
-  'lt', 'x', 'i', 'ci', 'cu', 'li', 'lu', 's')
+-- rotated, {3, scope, x, generation, ip, ua, sealed, current hash}
+-- replayed, {4, ip, ua, client} reused. The user's session index is left
+-- alone: rotation does not change which sessions exist.
+local f = redis.call('HMGET', KEYS[2], 'c', 'g', 't', 'n', 'ct', 'e', 'lt',
+  'x', 'i', 'ci', 'cu', 'li', 'lu', 's')
 if not f[2] then
   return {0}
 end
 
 local function drop()
   redis.call('DEL', KEYS[2])
-  redis.call('ZREM', KEYS[3], ARGV[1])
+  index_remove(KEYS[1], ARGV[1])
 end
 
 local now = tonumber(ARGV[7])
 local rb = revoked_before(KEYS[1])
-if not rb or not is_live(f[7], f[8], f[10], f[11], rb, now) then
+if not rb or not is_live(f[5], f[6], f[8], f[9], rb, now) then
   drop()
   return {0}
 end
@@ -26,26 +26,28 @@ if f[1] ~= ARGV[2] then
   return {1}
 end
 
-local ip = f[14] or f[12]
-local ua = f[15] or f[13]
+local ip = f[12] or f[10]
+local ua = f[13] or f[11]
 local g = tonumber(f[2])
 local presented = tonumber(ARGV[3])
+local hashes = f[3] or ''
+local current = string.sub(hashes, 1, 32)
 
 if presented == g then
-  if not equal32(ARGV[4], f[3]) then
+  if not equal32(ARGV[4], current) then
     return {0}
   end
-  local expiry = math.min(now + tonumber(ARGV[11]), tonumber(f[10]))
-  local set = {'g', g + 1, 'h', ARGV[5], 'p', f[3], 'z', ARGV[6], 'lt', ARGV[7],
+  local expiry = math.min(now + tonumber(ARGV[11]), tonumber(f[8]))
+  local set = {'g', g + 1, 't', ARGV[5] .. current .. ARGV[6], 'lt', ARGV[7],
     'i', expiry}
   local unset = {'n'}
-  if ARGV[8] == f[12] then
+  if ARGV[8] == f[10] then
     unset[#unset + 1] = 'li'
   else
     set[#set + 1] = 'li'
     set[#set + 1] = ARGV[8]
   end
-  if ARGV[9] == f[13] then
+  if ARGV[9] == f[11] then
     unset[#unset + 1] = 'lu'
   else
     set[#set + 1] = 'lu'
@@ -54,22 +56,20 @@ if presented == g then
   redis.call('HSET', KEYS[2], unpack(set))
   redis.call('HDEL', KEYS[2], unpack(unset))
   redis.call('PEXPIRE', KEYS[2], expiry - now)
-  redis.call('ZADD', KEYS[3], expiry, ARGV[1])
-  index_upkeep(KEYS[3], now)
-  return {2, f[16], f[10], g + 1, ip, ua}
+  return {2, f[14], f[8], g + 1, ip, ua}
 end
 
 if presented == g - 1 then
-  if not equal32(ARGV[4], f[4]) then
+  if not equal32(ARGV[4], string.sub(hashes, 33, 64)) then
     return {0}
   end
   local grace = tonumber(ARGV[10])
-  if grace > 0 and now - tonumber(f[9]) < grace and ARGV[8] == ip and ARGV[9] == ua then
-    if tonumber(f[5] or '0') >= tonumber(ARGV[12]) then
+  if grace > 0 and now - tonumber(f[7]) < grace and ARGV[8] == ip and ARGV[9] == ua then
+    if tonumber(f[4] or '0') >= tonumber(ARGV[12]) then
       return {0}
     end
     redis.call('HINCRBY', KEYS[2], 'n', 1)
-    return {3, f[16], f[10], g, ip, ua, f[6] or ''}
+    return {3, f[14], f[8], g, ip, ua, string.sub(hashes, 65), current}
   end
 elseif presented > g then
   return {0}
