@@ -379,7 +379,9 @@ async fn previous_token_from_another_user_agent_is_reuse<B: Backend>(b: &B) {
 }
 
 async fn previous_token_after_grace_is_reuse<B: Backend>(b: &B) {
-    let now = wall_ms();
+    // Redis dates a rotation by its own clock when that is later than the
+    // request's time, so the simulated times here lie ahead of the real one.
+    let now = wall_ms() + 60 * SECOND;
     let tab = ctx("203.0.113.5", "browser tab");
     let s = rotated_once(b.store(), now, &tab).await;
     expect_reused(
@@ -849,7 +851,7 @@ fn command_calls(fixture: &RedisFixture) -> HashMap<String, u64> {
 
 /// Commands the rotation script runs inside Redis, which count in
 /// `INFO commandstats` too.
-const INSIDE_ROTATION: [&str; 5] = ["hmget", "hget", "hset", "hdel", "pexpire"];
+const INSIDE_ROTATION: [&str; 6] = ["hmget", "hget", "hset", "hdel", "pexpire", "time"];
 
 /// Returns the commands whose counts grew, other than `INFO`, replicas'
 /// `REPLCONF` acknowledgements and the commands the rotation script runs.
@@ -868,6 +870,33 @@ fn sent_commands(
         .collect();
     sent.sort();
     sent
+}
+
+/// A rotation that waited in a stalled Redis runs long after the server
+/// sent it, and its caller, which got a timeout, retries with the same
+/// token. The grace window counts from when Redis ran the rotation, so the
+/// retry replays it instead of revoking the session as reuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_late_rotation_opens_grace_window() {
+    let fixture = RedisFixture::start("late_rotation").await;
+    let store = &fixture.store;
+    let now = wall_ms();
+    let alice = add_user(store, "alice", now - 60 * SECOND).await;
+    let mut s = session(&alice, now - 60 * SECOND);
+    s.now_ms = now - 30 * SECOND;
+    login(store, &s).await;
+
+    // Sent 20 s ago, run now: longer ago than the 10 s grace window.
+    rotated(expect_ok(
+        store
+            .rotate(&rotation(&s, 1, now - 20 * SECOND, login_ctx()))
+            .await,
+    ));
+    let retry = expect_ok(store.rotate(&rotation(&s, 1, wall_ms(), login_ctx())).await);
+    assert!(
+        matches!(retry, RotateOutcome::Replayed { .. }),
+        "got {retry:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1168,7 +1197,19 @@ async fn cluster_failover_gives_unavailable_then_recovers() {
 
     cluster.nodes_mut()[master].restart();
     let (generation, _) = refresh_until(store, &s, generation, true).await;
-    let info = expect_ok(store.get_session(&alice.id, &s.id, wall_ms()).await).expect("live");
+    // The old master rejoining as a replica can make a call time out while
+    // the cluster settles, so the read is retried like the rotations.
+    let started = Instant::now();
+    let info = loop {
+        match store.get_session(&alice.id, &s.id, wall_ms()).await {
+            Ok(info) => break info.expect("live"),
+            Err(StoreError::Unavailable(e)) if started.elapsed() < Duration::from_secs(20) => {
+                eprintln!("read after failover: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("read after failover: {e}"),
+        }
+    };
     assert_eq!(info.generation, generation);
 }
 

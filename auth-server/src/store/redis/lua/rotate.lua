@@ -38,7 +38,14 @@ if presented == g then
     return {0}
   end
   local expiry = math.min(now + tonumber(ARGV[11]), tonumber(f[8]))
-  local set = {'g', g + 1, 't', ARGV[5] .. current .. ARGV[6], 'lt', ARGV[7],
+  -- The grace window starts when the rotation happens. A request that
+  -- waited in a stalled Redis runs after its caller gave up with 503, and
+  -- the caller's retry must still find itself inside the window: so take
+  -- Redis's clock when it is later than the request's.
+  local clock = redis.call('TIME')
+  local redis_now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+  local rotated_at = math.max(now, redis_now)
+  local set = {'g', g + 1, 't', ARGV[5] .. current .. ARGV[6], 'lt', rotated_at,
     'i', expiry}
   local unset = {'n'}
   if ARGV[8] == f[10] then
