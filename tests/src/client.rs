@@ -389,12 +389,20 @@ impl Api {
 
     /// `POST /token` with the refresh-token grant for the `cli` client.
     pub async fn refresh_native(&self, refresh_token: &str) -> Reply {
+        self.try_refresh_native(refresh_token)
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e:?}"))
+    }
+
+    /// Like [`Api::refresh_native`], but returns a transport error (such as
+    /// a server killed mid-request) instead of panicking.
+    pub async fn try_refresh_native(&self, refresh_token: &str) -> reqwest::Result<Reply> {
         let fields = [
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
             ("client_id", CLI),
         ];
-        self.post_form("/token", &fields).await
+        self.try_send(self.post("/token").form(&fields)).await
     }
 
     /// `POST /logout` with the form field `refresh_token`.

@@ -14,6 +14,7 @@ pub mod protection;
 pub mod redis;
 pub mod server;
 pub mod stack;
+pub mod traffic;
 
 use std::io::Read;
 use std::net::TcpListener;

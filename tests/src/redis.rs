@@ -1,5 +1,7 @@
 //! Redis servers started for one test each.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -161,6 +163,44 @@ impl RedisServer {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// Returns whether Redis replies to `PING` on a new connection within
+    /// `timeout`. A server paused with `CLIENT PAUSE` or busy with
+    /// `DEBUG SLEEP` accepts the connection but does not reply.
+    pub fn replies_to_ping_within(&self, timeout: Duration) -> bool {
+        let address = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let Ok(mut stream) = TcpStream::connect_timeout(&address, timeout) else {
+            return false;
+        };
+        let deadline = Instant::now() + timeout;
+        let mut request = String::new();
+        if let Some(password) = &self.options.password {
+            request.push_str(&resp_command(&["AUTH", password]));
+        }
+        request.push_str(&resp_command(&["PING"]));
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 64];
+        while !String::from_utf8_lossy(&received).contains("+PONG\r\n") {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+                return false;
+            }
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+        true
+    }
+
+    /// Returns what Redis has written to its log file so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
     /// Kills the process with SIGKILL, keeping the data directory.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -197,6 +237,15 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Encodes one command as a RESP array of bulk strings.
+fn resp_command(args: &[&str]) -> String {
+    let mut command = format!("*{}\r\n", args.len());
+    for arg in args {
+        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    command
 }
 
 fn redis_server_binary() -> PathBuf {

@@ -135,6 +135,13 @@ impl AuthServer {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// Returns the process id of the running server, or `None` once it has
+    /// been killed or has exited on its own.
+    pub fn pid(&mut self) -> Option<u32> {
+        let child = self.child.as_mut()?;
+        is_running(child).then(|| child.id())
+    }
+
     /// Kills the process with SIGKILL.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
