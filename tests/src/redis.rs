@@ -233,6 +233,12 @@ impl RedisCluster {
                         &bus_port.to_string(),
                         "--cluster-node-timeout",
                         "2000",
+                        // Redis 7 waits this many seconds (5 by default)
+                        // for more replicas before a diskless full sync.
+                        // Each master here has one replica, so the wait
+                        // only slows the start.
+                        "--repl-diskless-sync-delay",
+                        "0",
                     ]
                     .map(String::from)
                     .to_vec(),
@@ -275,12 +281,30 @@ impl RedisCluster {
                         .is_ok_and(|info| info.contains("role:slave"))
                 })
                 .count();
-            if all_ok && replicas == self.nodes.len() / 2 {
+            if all_ok && replicas == self.nodes.len() / 2 && self.every_node_sees_replicas() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("the Redis Cluster was not up with synced replicas within 20 s");
+    }
+
+    /// Returns whether the `CLUSTER NODES` of every node lists every
+    /// replica. Nodes learn of replicas by gossip, which can arrive after
+    /// the replicas have synced. Until then a client that connects through
+    /// such a node sees a cluster without replicas.
+    fn every_node_sees_replicas(&self) -> bool {
+        let expected = self.nodes.len() / 2;
+        self.nodes.iter().all(|node| {
+            node.cli(&["CLUSTER", "NODES"]).is_ok_and(|table| {
+                let replicas = table
+                    .lines()
+                    .filter_map(NodeLine::parse)
+                    .filter(|line| line.flags.iter().any(|f| f == "slave"))
+                    .count();
+                replicas == expected
+            })
+        })
     }
 
     /// `host:port` of every node.
