@@ -2,7 +2,9 @@
 //! servers, the auth-server binary and an HTTP client that speaks its API.
 //! Every test starts its own processes on fresh ports and stops them on drop,
 //! so tests are independent of order and never touch a Redis they did not
-//! start.
+//! start. The one exception is the Redis Cluster of
+//! [`StoreKind::Cluster`]: the tests of one process share it, each under its
+//! own key prefix, and it stops when the process exits.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +15,7 @@ pub mod jwt;
 pub mod protection;
 pub mod redis;
 pub mod server;
+pub mod shared_cluster;
 pub mod stack;
 
 use std::io::Read;

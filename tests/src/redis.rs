@@ -130,6 +130,11 @@ impl RedisServer {
         self.port
     }
 
+    /// Returns the process id while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// A `redis://` URL for the server, database 0.
     pub fn url(&self) -> String {
         match &self.options.password {
@@ -349,6 +354,42 @@ impl RedisCluster {
         self.position(&replica.address)
     }
 
+    /// Indices in [`RedisCluster::nodes`] of the masters that serve slots,
+    /// according to a live node's `CLUSTER NODES`.
+    pub fn masters(&self) -> Vec<usize> {
+        let Some(node) = self.nodes.iter().find(|n| n.cli(&["PING"]).is_ok()) else {
+            return Vec::new();
+        };
+        let table = node.cli(&["CLUSTER", "NODES"]).unwrap_or_default();
+        table
+            .lines()
+            .filter_map(NodeLine::parse)
+            .filter(|line| {
+                line.flags.iter().any(|f| f == "master")
+                    && !line.flags.iter().any(|f| f.starts_with("fail"))
+                    && !line.slots.is_empty()
+            })
+            .filter_map(|line| self.position(&line.address))
+            .collect()
+    }
+
+    /// Counts the keys that start with `prefix` on every master.
+    pub fn count_keys(&self, prefix: &str) -> usize {
+        let pattern = format!("{}*", glob_escape(prefix));
+        self.masters()
+            .into_iter()
+            .map(|master| {
+                let reply = self.nodes[master]
+                    .cli(&["EVAL", COUNT_KEYS, "0", &pattern])
+                    .unwrap_or_else(|e| panic!("count keys on node {master}: {e}"));
+                reply
+                    .trim()
+                    .parse::<usize>()
+                    .unwrap_or_else(|_| panic!("count keys on node {master}: {reply:?}"))
+            })
+            .sum()
+    }
+
     fn position(&self, address: &str) -> Option<usize> {
         self.nodes
             .iter()
@@ -368,6 +409,23 @@ impl RedisCluster {
     pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
         &mut self.nodes
     }
+}
+
+/// Counts the keys of one node that match the pattern `ARGV[1]`. A script
+/// because key names may contain any byte, a newline included, so the
+/// output of `redis-cli --scan` cannot be counted by lines.
+const COUNT_KEYS: &str = "return #redis.call('KEYS', ARGV[1])";
+
+/// Escapes the characters that are special in a Redis glob pattern.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// One line of `CLUSTER NODES`.
