@@ -110,7 +110,7 @@ pub fn assert_clean_error(reply: &Reply) -> String {
 }
 
 /// Defines, for each scenario `async fn name(kind: StoreKind)`, a module
-/// `name` with the tests `name::memory` and `name::redis`.
+/// `name` with the tests `name::memory`, `name::redis` and `name::cluster`.
 #[macro_export]
 macro_rules! on_each_store {
     ($($scenario:ident),+ $(,)?) => {$(
@@ -123,6 +123,11 @@ macro_rules! on_each_store {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis() {
                 super::$scenario($crate::StoreKind::Redis).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                super::$scenario($crate::StoreKind::Cluster).await;
             }
         }
     )+};
