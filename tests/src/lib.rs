@@ -2,7 +2,9 @@
 //! servers, the auth-server binary and an HTTP client that speaks its API.
 //! Every test starts its own processes on fresh ports and stops them on drop,
 //! so tests are independent of order and never touch a Redis they did not
-//! start.
+//! start. The one exception is the Redis Cluster of
+//! [`StoreKind::Cluster`]: the tests of one process share it, each under its
+//! own key prefix, and it stops when the process exits.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +15,7 @@ pub mod jwt;
 pub mod protection;
 pub mod redis;
 pub mod server;
+pub mod shared_cluster;
 pub mod stack;
 pub mod traffic;
 
@@ -108,7 +111,7 @@ pub fn assert_clean_error(reply: &Reply) -> String {
 }
 
 /// Defines, for each scenario `async fn name(kind: StoreKind)`, a module
-/// `name` with the tests `name::memory` and `name::redis`.
+/// `name` with the tests `name::memory`, `name::redis` and `name::cluster`.
 #[macro_export]
 macro_rules! on_each_store {
     ($($scenario:ident),+ $(,)?) => {$(
@@ -121,6 +124,11 @@ macro_rules! on_each_store {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis() {
                 super::$scenario($crate::StoreKind::Redis).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                super::$scenario($crate::StoreKind::Cluster).await;
             }
         }
     )+};

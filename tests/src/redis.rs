@@ -132,6 +132,11 @@ impl RedisServer {
         self.port
     }
 
+    /// Returns the process id while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// A `redis://` URL for the server, database 0.
     pub fn url(&self) -> String {
         match &self.options.password {
@@ -282,6 +287,12 @@ impl RedisCluster {
                         &bus_port.to_string(),
                         "--cluster-node-timeout",
                         "2000",
+                        // Redis 7 waits this many seconds (5 by default)
+                        // for more replicas before a diskless full sync.
+                        // Each master here has one replica, so the wait
+                        // only slows the start.
+                        "--repl-diskless-sync-delay",
+                        "0",
                     ]
                     .map(String::from)
                     .to_vec(),
@@ -324,12 +335,30 @@ impl RedisCluster {
                         .is_ok_and(|info| info.contains("role:slave"))
                 })
                 .count();
-            if all_ok && replicas == self.nodes.len() / 2 {
+            if all_ok && replicas == self.nodes.len() / 2 && self.every_node_sees_replicas() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("the Redis Cluster was not up with synced replicas within 20 s");
+    }
+
+    /// Returns whether the `CLUSTER NODES` of every node lists every
+    /// replica. Nodes learn of replicas by gossip, which can arrive after
+    /// the replicas have synced. Until then a client that connects through
+    /// such a node sees a cluster without replicas.
+    fn every_node_sees_replicas(&self) -> bool {
+        let expected = self.nodes.len() / 2;
+        self.nodes.iter().all(|node| {
+            node.cli(&["CLUSTER", "NODES"]).is_ok_and(|table| {
+                let replicas = table
+                    .lines()
+                    .filter_map(NodeLine::parse)
+                    .filter(|line| line.flags.iter().any(|f| f == "slave"))
+                    .count();
+                replicas == expected
+            })
+        })
     }
 
     /// `host:port` of every node.
@@ -374,6 +403,42 @@ impl RedisCluster {
         self.position(&replica.address)
     }
 
+    /// Indices in [`RedisCluster::nodes`] of the masters that serve slots,
+    /// according to a live node's `CLUSTER NODES`.
+    pub fn masters(&self) -> Vec<usize> {
+        let Some(node) = self.nodes.iter().find(|n| n.cli(&["PING"]).is_ok()) else {
+            return Vec::new();
+        };
+        let table = node.cli(&["CLUSTER", "NODES"]).unwrap_or_default();
+        table
+            .lines()
+            .filter_map(NodeLine::parse)
+            .filter(|line| {
+                line.flags.iter().any(|f| f == "master")
+                    && !line.flags.iter().any(|f| f.starts_with("fail"))
+                    && !line.slots.is_empty()
+            })
+            .filter_map(|line| self.position(&line.address))
+            .collect()
+    }
+
+    /// Counts the keys that start with `prefix` on every master.
+    pub fn count_keys(&self, prefix: &str) -> usize {
+        let pattern = format!("{}*", glob_escape(prefix));
+        self.masters()
+            .into_iter()
+            .map(|master| {
+                let reply = self.nodes[master]
+                    .cli(&["EVAL", COUNT_KEYS, "0", &pattern])
+                    .unwrap_or_else(|e| panic!("count keys on node {master}: {e}"));
+                reply
+                    .trim()
+                    .parse::<usize>()
+                    .unwrap_or_else(|_| panic!("count keys on node {master}: {reply:?}"))
+            })
+            .sum()
+    }
+
     fn position(&self, address: &str) -> Option<usize> {
         self.nodes
             .iter()
@@ -393,6 +458,23 @@ impl RedisCluster {
     pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
         &mut self.nodes
     }
+}
+
+/// Counts the keys of one node that match the pattern `ARGV[1]`. A script
+/// because key names may contain any byte, a newline included, so the
+/// output of `redis-cli --scan` cannot be counted by lines.
+const COUNT_KEYS: &str = "return #redis.call('KEYS', ARGV[1])";
+
+/// Escapes the characters that are special in a Redis glob pattern.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// One line of `CLUSTER NODES`.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::redis::RedisServer;
+use crate::redis::{RedisCluster, RedisServer};
 use crate::{free_port, random_hex, workspace_root};
 
 /// Maximum time from spawning a server to its first 200 from `/healthz`.
@@ -20,6 +20,14 @@ pub enum Store<'a> {
     Memory,
     /// A Redis server the test started.
     Redis(&'a RedisServer),
+    /// A Redis Cluster the test started, possibly shared with other
+    /// servers under other key prefixes.
+    Cluster {
+        /// The cluster.
+        cluster: &'a RedisCluster,
+        /// The server's `store.key_prefix`.
+        key_prefix: &'a str,
+    },
 }
 
 /// Options for [`AuthServer::start`].
@@ -289,23 +297,32 @@ pub fn run_to_exit(args: &[&str], env: &[(String, String)], timeout: Duration) -
 }
 
 /// Builds the settings every test server gets: its bind address and issuer,
-/// and for Redis the store URL, a refresh pepper and a key-encryption key.
+/// and for Redis the store URL (and key prefix, on a cluster), a refresh
+/// pepper and a key-encryption key.
 fn base_env(port: u16, store: Store<'_>) -> Vec<(String, String)> {
     let bind = format!("127.0.0.1:{port}");
     let mut env = vec![
         ("AUTH__HTTP__BIND".to_owned(), bind.clone()),
         ("AUTH__ISSUER".to_owned(), format!("http://{bind}")),
     ];
-    match store {
-        Store::Memory => env.push(("AUTH__STORE__URL".to_owned(), "memory://".to_owned())),
-        Store::Redis(redis) => {
-            env.push(("AUTH__STORE__URL".to_owned(), redis.url()));
-            env.push(("AUTH__SECURITY__REFRESH_PEPPER".to_owned(), random_hex(32)));
-            env.push((
-                "AUTH__SECURITY__KEY_ENCRYPTION_KEY".to_owned(),
-                random_hex(32),
-            ));
+    let url = match store {
+        Store::Memory => "memory://".to_owned(),
+        Store::Redis(redis) => redis.url(),
+        Store::Cluster {
+            cluster,
+            key_prefix,
+        } => {
+            env.push(("AUTH__STORE__KEY_PREFIX".to_owned(), key_prefix.to_owned()));
+            cluster.url()
         }
+    };
+    env.push(("AUTH__STORE__URL".to_owned(), url));
+    if !matches!(store, Store::Memory) {
+        env.push(("AUTH__SECURITY__REFRESH_PEPPER".to_owned(), random_hex(32)));
+        env.push((
+            "AUTH__SECURITY__KEY_ENCRYPTION_KEY".to_owned(),
+            random_hex(32),
+        ));
     }
     env
 }

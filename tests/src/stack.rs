@@ -1,9 +1,10 @@
-//! A server and, for the Redis store, the Redis it uses: what most tests
+//! A server and, for the Redis stores, the Redis it uses: what most tests
 //! start first.
 
 use crate::client::Api;
 use crate::redis::RedisServer;
 use crate::server::{AuthServer, ServerOptions, Store};
+use crate::shared_cluster::{shared_cluster, unique_key_prefix};
 
 /// Which store a [`Stack`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +13,10 @@ pub enum StoreKind {
     Memory,
     /// A fresh `redis-server` on a free port.
     Redis,
+    /// The Redis Cluster of the test process (three masters with one
+    /// replica each, see [`shared_cluster`]), under a key prefix of the
+    /// stack's own.
+    Cluster,
 }
 
 /// An auth server with its own store. Fields drop in order, so the server
@@ -22,6 +27,9 @@ pub struct Stack {
     pub server: AuthServer,
     /// The Redis the server uses, for [`StoreKind::Redis`].
     pub redis: Option<RedisServer>,
+    /// The prefix of every key the server writes to the shared cluster, for
+    /// [`StoreKind::Cluster`].
+    pub key_prefix: Option<String>,
 }
 
 impl Stack {
@@ -38,13 +46,15 @@ impl Stack {
     /// Starts a store of `kind` and a server with the extra settings `env`
     /// and the command-line arguments `args`.
     pub fn start_with_args(kind: StoreKind, env: &[(&str, &str)], args: &[&str]) -> Self {
-        let redis = match kind {
-            StoreKind::Memory => None,
-            StoreKind::Redis => Some(RedisServer::start()),
-        };
-        let store = match &redis {
-            Some(redis) => Store::Redis(redis),
-            None => Store::Memory,
+        let redis = (kind == StoreKind::Redis).then(RedisServer::start);
+        let key_prefix = (kind == StoreKind::Cluster).then(unique_key_prefix);
+        let store = match (&redis, &key_prefix) {
+            (Some(redis), _) => Store::Redis(redis),
+            (None, Some(key_prefix)) => Store::Cluster {
+                cluster: shared_cluster(),
+                key_prefix,
+            },
+            (None, None) => Store::Memory,
         };
         let mut options = ServerOptions::new(store);
         for (key, value) in env {
@@ -54,7 +64,11 @@ impl Stack {
             options = options.arg(arg);
         }
         let server = AuthServer::start(options);
-        Stack { server, redis }
+        Stack {
+            server,
+            redis,
+            key_prefix,
+        }
     }
 
     /// Returns a client for the server.
@@ -62,8 +76,22 @@ impl Stack {
         Api::new(&self.server)
     }
 
-    /// Returns the Redis server, or panics for the memory store.
+    /// Returns the Redis server, or panics unless the stack runs on
+    /// [`StoreKind::Redis`].
     pub fn redis_mut(&mut self) -> &mut RedisServer {
         self.redis.as_mut().expect("this stack runs on Redis")
+    }
+
+    /// Returns how many keys the server has stored: every key of its Redis,
+    /// or every key under its prefix on the shared cluster. Returns `None`
+    /// for the memory store.
+    pub fn stored_key_count(&self) -> Option<usize> {
+        if let Some(redis) = &self.redis {
+            let reply = redis.cli(&["DBSIZE"]).expect("DBSIZE");
+            let count = reply.trim().parse();
+            return Some(count.unwrap_or_else(|_| panic!("DBSIZE returned {reply:?}")));
+        }
+        let prefix = self.key_prefix.as_deref()?;
+        Some(shared_cluster().count_keys(prefix))
     }
 }

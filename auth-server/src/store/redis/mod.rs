@@ -163,7 +163,8 @@ impl RedisStore {
     /// acknowledged is reported as [`StoreError::Unavailable`], so a
     /// failover cannot lose a successor the client already has. While a
     /// shard has fewer live replicas than this, its rotations fail, and a
-    /// client's retry gets a replay, which does not wait.
+    /// client's retry gets a replay, which succeeds without acknowledgements
+    /// but still waits out the `WAIT`.
     pub fn with_replica_acks(mut self, replicas: u32) -> Self {
         self.replica_acks = replicas;
         self
@@ -403,6 +404,10 @@ impl Store for RedisStore {
         let mut call = redis::pipe();
         call.add_command(eval);
         if self.replica_acks > 0 {
+            // NOTE: `WAIT` blocks the connection to the node, which every
+            // request shares, until replicas acknowledge or the wait times
+            // out. On a master with no live replica, each rotation therefore
+            // delays every later command to that node by `wait_ms`.
             let wait_ms = u64::try_from(self.timeout.as_millis() / 2).unwrap_or(u64::MAX);
             call.cmd("WAIT").arg(self.replica_acks).arg(wait_ms.max(1));
         }
