@@ -43,13 +43,14 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 const STORE_TIMEOUT_MS: u64 = 500;
 
 /// How long Redis stops responding in the slow-Redis tests. It is eight
-/// store timeouts, so every response is due well before Redis resumes.
-///
-/// NOTE: this stays well inside the default 10-second grace window. A
-/// rotation sent during a stall can still run when Redis resumes, and the
-/// window counts from when the server sent it, so after a stall longer than
-/// the window the client's retry counts as reuse and revokes the session.
+/// store timeouts, so every response is due well before Redis resumes, and
+/// twice [`STALL_GRACE_SECS`]: a rotation sent during the stall runs when
+/// Redis resumes, and the client's retry must replay it even though the
+/// request was sent longer ago than the grace window.
 const STALL: Duration = Duration::from_secs(4);
+
+/// Grace window of the slow-Redis tests, shorter than [`STALL`].
+const STALL_GRACE_SECS: &str = "2";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_crash_keeps_older_rotations() {
@@ -309,7 +310,9 @@ async fn slow_redis_gets_503_then_recovers(stall: Stall) {
         ..RedisOptions::default()
     }));
     let timeout = STORE_TIMEOUT_MS.to_string();
-    let options = ServerOptions::new(Store::Redis(&redis)).env("AUTH__STORE__TIMEOUT_MS", &timeout);
+    let options = ServerOptions::new(Store::Redis(&redis))
+        .env("AUTH__STORE__TIMEOUT_MS", &timeout)
+        .env(GRACE.0, STALL_GRACE_SECS);
     let mut server = AuthServer::start(options);
     let pid = server.pid().expect("the server runs");
     let api = Api::new(&server);
