@@ -1172,9 +1172,9 @@ async fn refresh_until<S: Store>(
 /// Killing the master that serves a user's slot: until its replica takes
 /// over, calls fail as unavailable (never as an invalid token, never as
 /// reuse), and then the same store object refreshes again. The promoted
-/// replica has no replica of its own, so its rotations are reported
-/// unavailable and the client's retry replays them, until the old master
-/// rejoins as a replica.
+/// replica has no replica of its own, so its rotations do not wait for one
+/// (a rotation that raced the store's view of the cluster may be reported
+/// unavailable, and the client's retry replays it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_failover_gives_unavailable_then_recovers() {
     let mut cluster = tests::redis::RedisCluster::start();

@@ -1,9 +1,10 @@
 //! A Redis Cluster failover under steady refresh traffic. The master of the
 //! shard that stores every test session is killed with SIGKILL and comes back
 //! after its replica has taken over. Throughout, refreshes get 200 or 503
-//! `temporarily_unavailable`, never `invalid_grant`. Afterwards every
-//! session refreshes again on the same server process, and none is revoked
-//! as reused.
+//! `temporarily_unavailable`, never `invalid_grant`. Every session refreshes
+//! again on the same server process once the replica is promoted, before
+//! the old master rejoins, and again after it has, and none is revoked as
+//! reused.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -49,7 +50,8 @@ enum Phase {
     Steady,
     /// The master is dead and its replica not yet promoted.
     Killed,
-    /// The replica serves the shard's slots, and the old master restarts.
+    /// The replica serves the shard's slots, and the old master is still
+    /// down.
     Promoted,
     /// The old master is a synced replica of the promoted one.
     Rejoined,
@@ -355,12 +357,9 @@ async fn master_failover_keeps_every_session() {
     cluster.nodes_mut()[master].kill();
     let promoted = wait_for_promotion(&cluster, &tag, master).await;
     traffic.enter(Phase::Promoted);
-    // NOTE: until the shard has a replica again, each rotation on it blocks
-    // the server's one connection to the promoted master for the whole
-    // `WAIT` timeout (half the store timeout), and every later command on
-    // that connection queues behind it. Under this traffic they all time
-    // out, so the test expects recovery only after the old master rejoins
-    // as a replica.
+    // The promoted master has no replica, so its rotations do not wait for
+    // one, and every session refreshes before the old master returns.
+    traffic.wait_until_all_refreshed(Phase::Promoted).await;
     cluster.nodes_mut()[master].restart();
     wait_for_replica(&cluster, master).await;
     traffic.enter(Phase::Rejoined);

@@ -23,13 +23,16 @@
 mod codec;
 mod conn;
 mod counters;
+mod replicas;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{Script, ServerErrorKind, Value};
 
 use self::codec::{Fields, KeySpace};
 use self::conn::{Conn, Retry};
+use self::replicas::ReplicaMap;
 use super::{
     NewSession, RotateOutcome, RotateRequest, RotatedSession, SessionId, SessionInfo, Store,
     StoreError, StoreResult, StoredKey, UserId, UserRecord,
@@ -77,6 +80,8 @@ pub struct RedisStore {
     timeout: Duration,
     /// Replicas that must acknowledge a rotation (0: no `WAIT`).
     replica_acks: u32,
+    /// On a cluster, the slots whose master has a replica to wait for.
+    replica_map: Option<Arc<ReplicaMap>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -119,10 +124,17 @@ impl RedisStore {
             counter_scripts: counters::CounterScripts::new(),
             timeout,
             replica_acks: 0,
+            replica_map: None,
         };
         store.ping().await?;
-        if matches!(store.conn, Conn::Cluster(_)) && store.cluster_has_replicas().await? {
-            store.replica_acks = 1;
+        if matches!(store.conn, Conn::Cluster(_)) {
+            let nodes = replicas::cluster_nodes(&store.conn, timeout).await?;
+            let map = Arc::new(ReplicaMap::new(&nodes));
+            if map.any() {
+                store.replica_acks = 1;
+            }
+            ReplicaMap::keep_current(&map, store.conn.clone(), timeout);
+            store.replica_map = Some(map);
         }
         store.warn_about_listpack_limit().await;
         Ok(store)
@@ -161,31 +173,13 @@ impl RedisStore {
     /// pipeline, so a refresh stays one round trip. `WAIT` gives up after
     /// half the store timeout. A rotation that too few replicas
     /// acknowledged is reported as [`StoreError::Unavailable`], so a
-    /// failover cannot lose a successor the client already has. While a
-    /// shard has fewer live replicas than this, its rotations fail, and a
-    /// client's retry gets a replay, which succeeds without acknowledgements
-    /// but still waits out the `WAIT`.
+    /// failover cannot lose a successor the client already has. On a
+    /// cluster, slots whose master has no connected replica (as `CLUSTER
+    /// NODES` reported within the last second) do not wait, so that a
+    /// promoted replica serves rotations before a new replica joins it.
     pub fn with_replica_acks(mut self, replicas: u32) -> Self {
         self.replica_acks = replicas;
         self
-    }
-
-    /// Returns whether any master of the cluster has a replica.
-    async fn cluster_has_replicas(&self) -> StoreResult<bool> {
-        let nodes: String = self
-            .run(|mut conn| async move {
-                redis::cmd("CLUSTER")
-                    .arg("NODES")
-                    .query_async(&mut conn)
-                    .await
-            })
-            .await?;
-        Ok(nodes.lines().any(|line| {
-            let flags = line.split_whitespace().nth(2).unwrap_or("");
-            flags
-                .split(',')
-                .any(|flag| flag == "slave" || flag == "replica")
-        }))
     }
 
     async fn run<T, F, Fut>(&self, op: F) -> StoreResult<T>
@@ -384,10 +378,11 @@ impl Store for RedisStore {
     }
 
     async fn rotate(&self, req: &RotateRequest) -> StoreResult<RotateOutcome> {
+        let user_key = self.keys.user(&req.user);
         let mut eval = redis::cmd("EVALSHA");
         eval.arg(self.scripts.rotate.get_hash())
             .arg(2)
-            .arg(self.keys.user(&req.user))
+            .arg(&user_key)
             .arg(self.keys.session(&req.user, &req.session))
             .arg(&req.session.0[..])
             .arg(&req.client_id)
@@ -403,11 +398,12 @@ impl Store for RedisStore {
             .arg(req.max_replays);
         let mut call = redis::pipe();
         call.add_command(eval);
-        if self.replica_acks > 0 {
-            // NOTE: `WAIT` blocks the connection to the node, which every
-            // request shares, until replicas acknowledge or the wait times
-            // out. On a master with no live replica, each rotation therefore
-            // delays every later command to that node by `wait_ms`.
+        let wait = self.replica_acks > 0
+            && self
+                .replica_map
+                .as_ref()
+                .is_none_or(|map| map.has_replica(user_key.as_bytes()));
+        if wait {
             let wait_ms = u64::try_from(self.timeout.as_millis() / 2).unwrap_or(u64::MAX);
             call.cmd("WAIT").arg(self.replica_acks).arg(wait_ms.max(1));
         }
@@ -438,7 +434,7 @@ impl Store for RedisStore {
             Some(Value::Int(acked)) => acked,
             _ => 0,
         };
-        if self.replica_acks > 0
+        if wait
             && acked < i64::from(self.replica_acks)
             && matches!(outcome, RotateOutcome::Rotated(_))
         {
