@@ -5,8 +5,8 @@
 //! the number of series.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Every metric the server exports.
@@ -26,6 +26,8 @@ pub struct Metrics {
     pub store_seconds: HistogramVec,
     /// Password-hash requests waiting for a thread.
     pub hash_queue_depth: IntGauge,
+    /// argon2id runs (hashes and checks) since start.
+    pub hashes: IntCounter,
     /// Signing keys by state.
     pub keys: IntGaugeVec,
 }
@@ -74,6 +76,10 @@ impl Metrics {
             "password_hash_queue_depth",
             "Password hashes waiting for a thread",
         );
+        let hashes = IntCounter::new(
+            "password_hashes_total",
+            "argon2id runs since start: new hashes and checks, dummy checks included",
+        );
         let keys = IntGaugeVec::new(
             Opts::new("signing_keys", "Signing keys by state"),
             &["state"],
@@ -87,6 +93,7 @@ impl Metrics {
             store_errors: store_errors.expect("valid metric"),
             store_seconds: store_seconds.expect("valid metric"),
             hash_queue_depth: hash_queue_depth.expect("valid metric"),
+            hashes: hashes.expect("valid metric"),
             keys: keys.expect("valid metric"),
             registry,
         };
@@ -95,7 +102,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 8] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
             Box::new(self.requests.clone()),
             Box::new(self.request_seconds.clone()),
             Box::new(self.tokens_issued.clone()),
@@ -103,6 +110,7 @@ impl Metrics {
             Box::new(self.store_errors.clone()),
             Box::new(self.store_seconds.clone()),
             Box::new(self.hash_queue_depth.clone()),
+            Box::new(self.hashes.clone()),
             Box::new(self.keys.clone()),
         ];
         for collector in collectors {

@@ -2,7 +2,7 @@
 //! sign-up rules for usernames and passwords.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -35,6 +35,8 @@ pub struct PasswordHasherPool {
     waiting: Arc<AtomicUsize>,
     queue: usize,
     dummy_hash: Arc<str>,
+    /// Hashes and checks run to the end since the pool was built.
+    completed: Arc<AtomicU64>,
 }
 
 fn argon2() -> Argon2<'static> {
@@ -72,7 +74,14 @@ impl PasswordHasherPool {
             waiting: Arc::new(AtomicUsize::new(0)),
             queue,
             dummy_hash,
+            completed: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// Returns the number of argon2id runs (new hashes and checks, the
+    /// dummy checks for unknown users included) since the pool was built.
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
     }
 
     /// Requests waiting for a hashing thread.
@@ -113,9 +122,12 @@ impl PasswordHasherPool {
         let permit = self.permits.clone().acquire_owned().await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         let permit = permit.map_err(|e| HashError::Internal(e.to_string()))?;
+        let completed = Arc::clone(&self.completed);
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            work()
+            let output = work();
+            completed.fetch_add(1, Ordering::Relaxed);
+            output
         })
         .await;
         result.map_err(|e| HashError::Internal(e.to_string()))

@@ -67,6 +67,11 @@ pub async fn metrics(grants: web::Data<Grants>) -> HttpResponse {
     metrics
         .hash_queue_depth
         .set(grants.hasher.queue_depth() as i64);
+    // The pool counts its runs; the counter catches up at each scrape.
+    let hashes = grants.hasher.completed();
+    metrics
+        .hashes
+        .inc_by(hashes.saturating_sub(metrics.hashes.get()));
     let now_ms = grants.clock.now_ms();
     if let Ok(keys) = grants.store.load_keys().await {
         for state in [
