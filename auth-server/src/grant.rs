@@ -515,14 +515,12 @@ impl Grants {
 
     /// The CSRF token for the session a refresh token names.
     pub fn csrf_token(&self, session: &SessionId) -> String {
-        URL_SAFE_NO_PAD.encode(self.token_keys.csrf_token(&session.0))
+        csrf_token(&self.token_keys, session)
     }
 
     /// Checks a presented CSRF token against the session's, in constant time.
     pub fn csrf_matches(&self, session: &SessionId, presented: &str) -> bool {
-        let expected = self.csrf_token(session);
-        expected.len() == presented.len()
-            && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+        csrf_matches(&self.token_keys, session, presented)
     }
 
     fn issue(
@@ -573,6 +571,18 @@ impl Grants {
     pub fn uses_cookies(client: &Client) -> bool {
         client.kind == ClientKind::Browser
     }
+}
+
+/// Computes the CSRF token of `session`, the base64url form of an HMAC of
+/// the session id under the CSRF key derived from the pepper.
+pub fn csrf_token(keys: &TokenKeys, session: &SessionId) -> String {
+    URL_SAFE_NO_PAD.encode(keys.csrf_token(&session.0))
+}
+
+/// Checks a presented CSRF token against the session's, in constant time.
+pub fn csrf_matches(keys: &TokenKeys, session: &SessionId, presented: &str) -> bool {
+    let expected = csrf_token(keys, session);
+    expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
 fn require_grant(client: &Client, grant: GrantType) -> Result<(), GrantError> {

@@ -2,7 +2,7 @@
 //! parameter repeated (RFC 6749 section 3.2).
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Bytes, BytesMut};
 use futures_util::StreamExt;
 use zeroize::Zeroizing;
@@ -64,9 +64,8 @@ impl Params {
     }
 }
 
-fn media_type(req: &HttpRequest) -> String {
-    req.headers()
-        .get(header::CONTENT_TYPE)
+fn media_type(content_type: Option<&HeaderValue>) -> String {
+    content_type
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|v| v.trim().to_ascii_lowercase())
@@ -93,7 +92,12 @@ fn printable(text: &str) -> String {
 
 /// Parses an `application/x-www-form-urlencoded` body.
 pub fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
-    if media_type(req) != "application/x-www-form-urlencoded" {
+    form_body(req.headers().get(header::CONTENT_TYPE), body)
+}
+
+/// Parses `body` as [`form`] does, given the request's `Content-Type`.
+pub fn form_body(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<Params, ApiError> {
+    if media_type(content_type) != "application/x-www-form-urlencoded" {
         return Err(bad_request(
             "expected Content-Type application/x-www-form-urlencoded",
         ));
@@ -101,7 +105,8 @@ pub fn form(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
     parse_form(body)
 }
 
-fn parse_form(body: &[u8]) -> Result<Params, ApiError> {
+/// Parses a form body whatever its `Content-Type`.
+pub fn parse_form(body: &[u8]) -> Result<Params, ApiError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_bytes(body).map_err(|_| bad_request("malformed form body"))?;
     from_pairs(pairs)
@@ -109,7 +114,16 @@ fn parse_form(body: &[u8]) -> Result<Params, ApiError> {
 
 /// Parses a form body, or a JSON object whose values are all strings.
 pub fn form_or_json(req: &HttpRequest, body: &[u8]) -> Result<Params, ApiError> {
-    match media_type(req).as_str() {
+    form_or_json_body(req.headers().get(header::CONTENT_TYPE), body)
+}
+
+/// Parses `body` as [`form_or_json`] does, given the request's
+/// `Content-Type`.
+pub fn form_or_json_body(
+    content_type: Option<&HeaderValue>,
+    body: &[u8],
+) -> Result<Params, ApiError> {
+    match media_type(content_type).as_str() {
         "application/x-www-form-urlencoded" => parse_form(body),
         "application/json" => {
             let map: serde_json::Map<String, serde_json::Value> =

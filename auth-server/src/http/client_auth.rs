@@ -3,7 +3,7 @@
 //! `client_secret_post`, or a bare `client_id` for public clients.
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq;
@@ -14,21 +14,30 @@ use super::error::ApiError;
 use crate::config::{Client, ClientKind};
 use crate::grant::{GrantError, Grants};
 
-struct Credentials {
-    id: String,
-    secret: Option<Zeroizing<String>>,
+/// A client id and the secret presented with it. The type does not
+/// implement `Debug` because it contains the secret.
+pub struct Credentials {
+    /// The client id.
+    pub id: String,
+    /// The client secret, when the client sent one.
+    pub secret: Option<Zeroizing<String>>,
 }
 
 fn invalid_request(description: &str) -> ApiError {
     GrantError::InvalidRequest(description.to_owned()).into()
 }
 
-/// Reads `Authorization: Basic`, whose parts are form-encoded before base64
-/// (RFC 6749 section 2.3.1).
+/// Reads `Authorization: Basic` when the request has that header.
 fn basic(req: &HttpRequest) -> Result<Option<Credentials>, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .map(parse_basic)
+        .transpose()
+}
+
+/// Parses an `Authorization: Basic` header value, whose parts are
+/// form-encoded before base64 (RFC 6749 section 2.3.1).
+pub fn parse_basic(value: &HeaderValue) -> Result<Credentials, ApiError> {
     let text = value
         .to_str()
         .map_err(|_| invalid_request("malformed Authorization header"))?;
@@ -53,10 +62,10 @@ fn basic(req: &HttpRequest) -> Result<Option<Credentials>, ApiError> {
         form_urlencoded_decode(part)
             .ok_or_else(|| invalid_request("malformed Authorization header"))
     };
-    Ok(Some(Credentials {
+    Ok(Credentials {
         id: decode(id)?.to_string(),
         secret: Some(decode(secret)?),
-    }))
+    })
 }
 
 fn form_urlencoded_decode(text: &str) -> Option<Zeroizing<String>> {
@@ -121,5 +130,64 @@ pub fn authenticate<'a>(
         (ClientKind::Confidential, _, _) => Err(failed()),
         (_, _, Some(_)) => Err(failed()),
         (_, _, None) => Ok(client),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(credentials: &str) -> HeaderValue {
+        let value = format!("Basic {}", STANDARD.encode(credentials));
+        HeaderValue::from_str(&value).expect("base64 is a valid header value")
+    }
+
+    fn secret(credentials: &Credentials) -> Option<&str> {
+        credentials.secret.as_deref().map(String::as_str)
+    }
+
+    #[test]
+    fn basic_parts_are_form_decoded() {
+        let credentials = parse_basic(&header("my%20client:p%40ss+word%3A1")).expect("parses");
+        assert_eq!(credentials.id, "my client");
+        assert_eq!(secret(&credentials), Some("p@ss word:1"));
+    }
+
+    #[test]
+    fn basic_secret_may_contain_colons() {
+        let credentials = parse_basic(&header("svc:a:b")).expect("parses");
+        assert_eq!(credentials.id, "svc");
+        assert_eq!(secret(&credentials), Some("a:b"));
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        let value = HeaderValue::from_static("bAsIc c3ZjOnM=");
+        let credentials = parse_basic(&value).expect("parses");
+        assert_eq!(credentials.id, "svc");
+        assert_eq!(secret(&credentials), Some("s"));
+    }
+
+    #[test]
+    fn malformed_basic_headers_are_rejected() {
+        let cases: [&[u8]; 7] = [
+            b"Basic",
+            b"Bearer c3ZjOnM=",
+            b"Basic c3ZjOnM",
+            b"Basic !!!!",
+            // "svc" without a colon.
+            b"Basic c3Zj",
+            // Base64 of the bytes ff fe 3a 73, which are not UTF-8.
+            b"Basic //46cw==",
+            b"Basic \xff",
+        ];
+        for case in cases {
+            let value = HeaderValue::from_bytes(case).expect("no control bytes");
+            assert!(
+                parse_basic(&value).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(case)
+            );
+        }
     }
 }

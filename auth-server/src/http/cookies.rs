@@ -2,6 +2,7 @@
 //! (readable by scripts of the same origin). Both use the `__Host-` prefix,
 //! so they are Secure, host-only and scoped to `/`.
 
+use actix_web::HttpRequest;
 use actix_web::cookie::{Cookie, SameSite, time::Duration};
 
 /// Name of the refresh-token cookie.
@@ -45,4 +46,19 @@ pub fn cleared() -> [Cookie<'static>; 2] {
             .finish()
     };
     [clear(REFRESH_COOKIE, true), clear(CSRF_COOKIE, false)]
+}
+
+/// Reads the refresh token from the request's cookie, or returns `None`
+/// when the cookie is missing or empty. actix-web percent-decodes cookie
+/// values, takes the first cookie of a repeated name, and ignores every
+/// cookie when one `Cookie` header is not UTF-8.
+pub fn presented_refresh_token(req: &HttpRequest) -> Option<String> {
+    req.cookie(REFRESH_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Reads the first `X-CSRF-Token` header value, when it is visible ASCII.
+pub fn presented_csrf_token(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok())
 }
