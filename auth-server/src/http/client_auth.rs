@@ -6,6 +6,7 @@ use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode_str;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -68,9 +69,13 @@ pub fn parse_basic(value: &HeaderValue) -> Result<Credentials, ApiError> {
     })
 }
 
+/// Decodes one form-encoded value, in which `+` is a space and `%XX` a
+/// byte. Unlike in a form body, `&` is data here and does not end the value.
+/// Returns `None` when the decoded bytes are not UTF-8.
 fn form_urlencoded_decode(text: &str) -> Option<Zeroizing<String>> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&format!("v={text}")).ok()?;
-    pairs.into_iter().next().map(|(_, v)| Zeroizing::new(v))
+    let spaced = Zeroizing::new(text.replace('+', " "));
+    let decoded = percent_decode_str(&spaced).decode_utf8().ok()?;
+    Some(Zeroizing::new(decoded.into_owned()))
 }
 
 /// Authenticates the client of a request. Confidential clients must prove
@@ -158,6 +163,25 @@ mod tests {
         let credentials = parse_basic(&header("svc:a:b")).expect("parses");
         assert_eq!(credentials.id, "svc");
         assert_eq!(secret(&credentials), Some("a:b"));
+    }
+
+    #[test]
+    fn basic_ampersand_is_data() {
+        // Parsing each part as a form body cut it at `&`, so "&:7" (found
+        // by cargo-fuzz) named the client "" and "svc:s&x" passed as "s".
+        let credentials = parse_basic(&header("&:7")).expect("parses");
+        assert_eq!(credentials.id, "&");
+        assert_eq!(secret(&credentials), Some("7"));
+
+        let credentials = parse_basic(&header("svc:s&x=y%26z")).expect("parses");
+        assert_eq!(credentials.id, "svc");
+        assert_eq!(secret(&credentials), Some("s&x=y&z"));
+    }
+
+    #[test]
+    fn basic_part_not_utf8_is_rejected() {
+        assert!(parse_basic(&header("svc:%ff")).is_err());
+        assert!(parse_basic(&header("%c3%28:s")).is_err());
     }
 
     #[test]
