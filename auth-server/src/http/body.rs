@@ -1,10 +1,13 @@
 //! Request bodies: a hard size limit, and form or JSON parameters with no
 //! parameter repeated (RFC 6749 section 3.2).
 
+use std::fmt;
+
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Bytes, BytesMut};
 use futures_util::StreamExt;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
@@ -126,10 +129,10 @@ pub fn form_or_json_body(
     match media_type(content_type).as_str() {
         "application/x-www-form-urlencoded" => parse_form(body),
         "application/json" => {
-            let map: serde_json::Map<String, serde_json::Value> =
+            let JsonMembers(members) =
                 serde_json::from_slice(body).map_err(|_| bad_request("malformed JSON body"))?;
-            let mut pairs = Vec::with_capacity(map.len());
-            for (key, value) in map {
+            let mut pairs = Vec::with_capacity(members.len());
+            for (key, value) in members {
                 match value {
                     serde_json::Value::String(text) => pairs.push((key, text)),
                     _ => {
@@ -148,6 +151,35 @@ pub fn form_or_json_body(
     }
 }
 
+/// The members of a JSON object in document order. Unlike
+/// `serde_json::Map`, which keeps only the last value of a repeated name,
+/// it keeps every member, so that [`from_pairs`] can reject repeats.
+struct JsonMembers(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for JsonMembers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(JsonMembersVisitor)
+    }
+}
+
+struct JsonMembersVisitor;
+
+impl<'de> Visitor<'de> for JsonMembersVisitor {
+    type Value = JsonMembers;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonMembers, A::Error> {
+        let mut members = Vec::new();
+        while let Some(member) = map.next_entry()? {
+            members.push(member);
+        }
+        Ok(JsonMembers(members))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +191,38 @@ mod tests {
         assert_eq!(params.get("a"), Some("1"));
         assert_eq!(params.get("b"), None);
         assert!(params.require("b").is_err());
+    }
+
+    fn json(body: &str) -> Result<Params, ApiError> {
+        let content_type = HeaderValue::from_static("application/json");
+        form_or_json_body(Some(&content_type), body.as_bytes())
+    }
+
+    #[test]
+    fn repeated_json_member_is_rejected() {
+        // A `serde_json::Map` keeps only the last member of a repeated name,
+        // which let these bodies through. The first is the input that
+        // cargo-fuzz minimized.
+        assert!(json(r#"{"":"","":""}"#).is_err());
+        assert!(json(r#"{"username":"alice","username":"bob"}"#).is_err());
+        assert!(json(r#"{"a":"1","b":"2","a":"1"}"#).is_err());
+
+        let params = json(r#"{"username":"alice","password":"s3cret"}"#).expect("parses");
+        assert_eq!(params.get("username"), Some("alice"));
+        assert_eq!(params.get("password"), Some("s3cret"));
+    }
+
+    #[test]
+    fn json_must_be_flat_object_of_strings() {
+        for body in [
+            r#"{"a":1}"#,
+            r#"{"a":null}"#,
+            r#"{"a":{"b":"c"}}"#,
+            r#"["a"]"#,
+            "\"a\"",
+        ] {
+            assert!(json(body).is_err(), "accepted {body}");
+        }
     }
 
     #[test]
