@@ -710,4 +710,30 @@ mod tests {
             Err(GrantError::InvalidScope)
         ));
     }
+
+    #[test]
+    fn csrf_token_matches_only_itself() {
+        let keys = TokenKeys::derive(&crate::secret::SecretBytes::new(vec![7; 32]));
+        let mut session = [0u8; 16];
+        for (byte, value) in session.iter_mut().zip(16u8..) {
+            *byte = value;
+        }
+        let session = SessionId(session);
+        let expected = "-aHOdKGOfH9S_ycpxUpcFF1QeWOuhwsU2pkkXECuJ8k";
+        assert_eq!(csrf_token(&keys, &session), expected);
+        assert!(csrf_matches(&keys, &session, expected));
+
+        let last = expected.len() - 1;
+        let cases = [
+            String::new(),
+            expected[..last].to_owned(),
+            format!("{expected}="),
+            format!("{}l", &expected[..last]),
+            format!(" {expected}"),
+            csrf_token(&keys, &SessionId([0; 16])),
+        ];
+        for case in cases {
+            assert!(!csrf_matches(&keys, &session, &case), "accepted {case:?}");
+        }
+    }
 }
