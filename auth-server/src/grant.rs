@@ -531,14 +531,12 @@ impl Grants {
 
     /// The CSRF token for the session a refresh token names.
     pub fn csrf_token(&self, session: &SessionId) -> String {
-        URL_SAFE_NO_PAD.encode(self.token_keys.csrf_token(&session.0))
+        csrf_token(&self.token_keys, session)
     }
 
     /// Checks a presented CSRF token against the session's, in constant time.
     pub fn csrf_matches(&self, session: &SessionId, presented: &str) -> bool {
-        let expected = self.csrf_token(session);
-        expected.len() == presented.len()
-            && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
+        csrf_matches(&self.token_keys, session, presented)
     }
 
     fn issue(
@@ -589,6 +587,18 @@ impl Grants {
     pub fn uses_cookies(client: &Client) -> bool {
         client.kind == ClientKind::Browser
     }
+}
+
+/// Computes the CSRF token of `session`, the base64url form of an HMAC of
+/// the session id under the CSRF key derived from the pepper.
+pub fn csrf_token(keys: &TokenKeys, session: &SessionId) -> String {
+    URL_SAFE_NO_PAD.encode(keys.csrf_token(&session.0))
+}
+
+/// Checks a presented CSRF token against the session's, in constant time.
+pub fn csrf_matches(keys: &TokenKeys, session: &SessionId, presented: &str) -> bool {
+    let expected = csrf_token(keys, session);
+    expected.len() == presented.len() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
 fn require_grant(client: &Client, grant: GrantType) -> Result<(), GrantError> {
@@ -715,5 +725,31 @@ mod tests {
             narrow_scope(Some("root"), "api"),
             Err(GrantError::InvalidScope)
         ));
+    }
+
+    #[test]
+    fn csrf_token_matches_only_itself() {
+        let keys = TokenKeys::derive(&crate::secret::SecretBytes::new(vec![7; 32]));
+        let mut session = [0u8; 16];
+        for (byte, value) in session.iter_mut().zip(16u8..) {
+            *byte = value;
+        }
+        let session = SessionId(session);
+        let expected = "-aHOdKGOfH9S_ycpxUpcFF1QeWOuhwsU2pkkXECuJ8k";
+        assert_eq!(csrf_token(&keys, &session), expected);
+        assert!(csrf_matches(&keys, &session, expected));
+
+        let last = expected.len() - 1;
+        let cases = [
+            String::new(),
+            expected[..last].to_owned(),
+            format!("{expected}="),
+            format!("{}l", &expected[..last]),
+            format!(" {expected}"),
+            csrf_token(&keys, &SessionId([0; 16])),
+        ];
+        for case in cases {
+            assert!(!csrf_matches(&keys, &session, &case), "accepted {case:?}");
+        }
     }
 }

@@ -200,6 +200,44 @@ mod tests {
         }
     }
 
+    #[test]
+    fn token_from_earlier_build_parses() {
+        // Minted outside this code from the format in the module docs, with
+        // the pepper [7; 32]. The fuzz seeds use the same token.
+        let keys = TokenKeys::derive(&SecretBytes::new(vec![7; 32]));
+        let text = concat!(
+            "AQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4fAAAAB6qqqqqqq",
+            "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqL_cHgVBvysfrxCQC9Z25cg",
+        );
+        let token = RefreshToken::parse(&keys, text).expect("parses");
+        let user: Vec<u8> = (0..16).collect();
+        let session: Vec<u8> = (16..32).collect();
+        assert_eq!(token.user.0.as_slice(), user.as_slice());
+        assert_eq!(token.session.0.as_slice(), session.as_slice());
+        assert_eq!(token.generation, 7);
+    }
+
+    #[test]
+    fn non_ascii_text_of_token_length_is_malformed() {
+        let keys = keys();
+        let token = RefreshToken::mint(&keys, UserId([1; 16]), SessionId([2; 16]), 1);
+        let text = token.expose();
+        // Each has the byte length of a token, so only decoding rejects it.
+        let cases = [
+            format!("{}\u{20ac}", &text[..ENCODED_LEN - 3]),
+            format!("\u{fffd}{}", &text[3..]),
+            format!("{}\u{0}", &text[..ENCODED_LEN - 1]),
+        ];
+        for case in cases {
+            assert_eq!(case.len(), ENCODED_LEN);
+            assert_eq!(
+                RefreshToken::parse(&keys, &case).unwrap_err(),
+                ParseError::Malformed,
+                "{case:?}"
+            );
+        }
+    }
+
     proptest! {
         #[test]
         fn arbitrary_text_never_panics(text in ".{0,200}") {

@@ -23,6 +23,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use tracing::Instrument;
 
+pub use body::{Params, form_body, form_or_json_body, parse_form};
+pub use client_auth::{Credentials, parse_basic};
 pub use error::ApiError;
 
 use crate::grant::Grants;

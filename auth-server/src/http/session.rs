@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::body;
 use super::context::{client_context, origin_allowed};
-use super::cookies::{self, CSRF_HEADER, REFRESH_COOKIE};
+use super::cookies::{self, presented_csrf_token, presented_refresh_token};
 use super::error::{ApiError, error_response};
 use super::token::{no_store, token_response};
 use crate::grant::{GrantError, Grants};
@@ -18,16 +18,6 @@ use crate::refresh_token::RefreshToken;
 
 fn forbidden(reason: &'static str) -> ApiError {
     GrantError::Forbidden(reason).into()
-}
-
-fn refresh_cookie(req: &HttpRequest) -> Option<String> {
-    req.cookie(REFRESH_COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-fn csrf_header(req: &HttpRequest) -> Option<&str> {
-    req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok())
 }
 
 /// A 401 `invalid_grant` that also deletes both cookies.
@@ -58,13 +48,14 @@ pub async fn refresh(
     if !origin_allowed(&req, &grants.settings.allowed_origins) {
         return Err(forbidden("origin not allowed"));
     }
-    let Some(presented) = refresh_cookie(&req) else {
+    let Some(presented) = presented_refresh_token(&req) else {
         return Err(ApiError::NoRefreshCookie);
     };
     let Ok(token) = RefreshToken::parse(&grants.token_keys, &presented) else {
         return Ok(rejected_with_cleared_cookies("invalid refresh token"));
     };
-    let csrf_ok = csrf_header(&req).is_some_and(|h| grants.csrf_matches(&token.session, h));
+    let csrf_ok =
+        presented_csrf_token(&req).is_some_and(|h| grants.csrf_matches(&token.session, h));
     if !csrf_ok {
         return Err(forbidden("missing or invalid CSRF token"));
     }
@@ -140,9 +131,10 @@ pub async fn log_out(
     if !origin_allowed(&req, &grants.settings.allowed_origins) {
         return Err(forbidden("origin not allowed"));
     }
-    if let Some(presented) = refresh_cookie(&req) {
+    if let Some(presented) = presented_refresh_token(&req) {
         if let Ok(token) = RefreshToken::parse(&grants.token_keys, &presented) {
-            let csrf_ok = csrf_header(&req).is_some_and(|h| grants.csrf_matches(&token.session, h));
+            let csrf_ok =
+                presented_csrf_token(&req).is_some_and(|h| grants.csrf_matches(&token.session, h));
             if !csrf_ok {
                 return Err(forbidden("missing or invalid CSRF token"));
             }
@@ -182,7 +174,7 @@ pub async fn csrf(req: HttpRequest, grants: web::Data<Grants>) -> Result<HttpRes
     if !origin_allowed(&req, &grants.settings.allowed_origins) {
         return Err(forbidden("origin not allowed"));
     }
-    let Some(presented) = refresh_cookie(&req) else {
+    let Some(presented) = presented_refresh_token(&req) else {
         return Err(ApiError::NoRefreshCookie);
     };
     let Ok(token) = RefreshToken::parse(&grants.token_keys, &presented) else {
