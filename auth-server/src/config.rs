@@ -67,6 +67,7 @@ struct RawStore {
     url: String,
     timeout_ms: u64,
     key_prefix: String,
+    replica_acks: Option<u64>,
     unsafe_allow_memory_on_public_bind: bool,
 }
 
@@ -247,6 +248,9 @@ pub struct Settings {
     pub store: StoreSettings,
     /// Timeout of each store call, in milliseconds.
     pub store_timeout_ms: u64,
+    /// Replicas that must acknowledge a refresh-token rotation; `None`
+    /// chooses 1 on a cluster with replicas and 0 otherwise.
+    pub store_replica_acks: Option<u32>,
     /// Access-token lifetime in seconds.
     pub access_ttl_secs: i64,
     /// Refresh idle lifetime in seconds; each rotation slides it.
@@ -514,6 +518,10 @@ fn validate(raw: RawSettings) -> Result<Settings, ConfigError> {
         throttle: validate_throttle(&raw.throttle)?,
         store,
         store_timeout_ms: in_range("store.timeout_ms", raw.store.timeout_ms, 10, 60_000)? as u64,
+        store_replica_acks: match raw.store.replica_acks {
+            Some(acks) => Some(in_range("store.replica_acks", acks, 0, 5)? as u32),
+            None => None,
+        },
         access_ttl_secs,
         refresh_idle_ttl_secs,
         session_max_ttl_secs,
@@ -898,6 +906,20 @@ mod tests {
             .to_string();
         assert!(error.contains("tokens.access_ttl_secs"), "{error}");
         assert!(error.contains("AUTH__TOKENS__ACCESS_TTL_SECS"), "{error}");
+    }
+
+    #[test]
+    fn replica_acks_are_optional_and_bounded() {
+        let default = load(&[]).expect("defaults are valid");
+        assert_eq!(default.store_replica_acks, None);
+
+        let off = load(&[("AUTH__STORE__REPLICA_ACKS", "0")]).expect("valid");
+        assert_eq!(off.store_replica_acks, Some(0));
+
+        let error = load(&[("AUTH__STORE__REPLICA_ACKS", "6")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("store.replica_acks"), "{error}");
     }
 
     #[test]

@@ -69,7 +69,10 @@ pub async fn connect_store(
         StoreSettings::Memory => AnyStore::memory(MemoryStore::new(), metrics),
         StoreSettings::Redis { url, key_prefix } => {
             let timeout = Duration::from_millis(settings.store_timeout_ms);
-            let store = RedisStore::connect(url.expose(), key_prefix, timeout).await?;
+            let mut store = RedisStore::connect(url.expose(), key_prefix, timeout).await?;
+            if let Some(acks) = settings.store_replica_acks {
+                store = store.with_replica_acks(acks);
+            }
             AnyStore::redis(store, metrics)
         }
     })

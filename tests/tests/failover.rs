@@ -399,3 +399,63 @@ async fn master_failover_keeps_every_session() {
     );
     assert_eq!(reused, 0.0, "reuse counted in /metrics");
 }
+
+/// Returns how many `WAIT` commands the cluster's nodes have run.
+fn wait_calls(cluster: &RedisCluster) -> u64 {
+    cluster
+        .nodes()
+        .iter()
+        .filter_map(|node| node.cli(&["INFO", "commandstats"]).ok())
+        .flat_map(|info| {
+            info.lines()
+                .filter_map(|line| line.strip_prefix("cmdstat_wait:calls="))
+                .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// Refreshes a new user's session three times.
+async fn refresh_a_few_times(api: &Api) {
+    let (_, tokens) = api.new_native_user().await;
+    let mut token = tokens.refresh();
+    for _ in 0..3 {
+        let reply = api.refresh_native(&token).await;
+        assert_eq!(reply.status, 200, "{}", reply.describe());
+        token = reply.tokens().refresh();
+    }
+}
+
+/// `store.replica_acks = 0` turns the replica wait off on a cluster with
+/// replicas, where the default waits for one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_acks_setting_controls_wait() {
+    let cluster = RedisCluster::start();
+
+    let off = ServerOptions::new(Store::Cluster {
+        cluster: &cluster,
+        key_prefix: "acks-off:",
+    })
+    .env("AUTH__STORE__REPLICA_ACKS", "0");
+    let server = AuthServer::start(off);
+    let before = wait_calls(&cluster);
+    refresh_a_few_times(&Api::new(&server)).await;
+    assert_eq!(
+        wait_calls(&cluster),
+        before,
+        "WAIT sent with replica_acks = 0"
+    );
+    drop(server);
+
+    let default = ServerOptions::new(Store::Cluster {
+        cluster: &cluster,
+        key_prefix: "acks-default:",
+    });
+    let server = AuthServer::start(default);
+    let before = wait_calls(&cluster);
+    refresh_a_few_times(&Api::new(&server)).await;
+    assert!(
+        wait_calls(&cluster) >= before + 3,
+        "one WAIT per rotation by default"
+    );
+}
