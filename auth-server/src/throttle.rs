@@ -117,7 +117,9 @@ fn user_counter(username: &str) -> String {
 ///
 /// The attempt is counted first, atomically, so guesses sent in parallel
 /// cannot all pass a check that reads the counters before any of them is
-/// added. A success takes its count back in [`login_succeeded`].
+/// added. A refused attempt takes its count back at once, and a success in
+/// [`login_succeeded`], so the counters hold the password checks that
+/// failed or are still running.
 pub async fn before_login(
     store: &AnyStore,
     limits: &Limits,
@@ -127,12 +129,17 @@ pub async fn before_login(
     let window = limits.window_ms;
     let (ip_count, ip_ttl) = store.add_counter(&ip_counter(ip), 1, window).await?;
     if ip_count > limits.per_ip {
+        // A refused attempt checks no password, so it gives its count back:
+        // otherwise refusals (retries, parallel logins) would pile up and
+        // keep the address locked although nothing was guessed.
+        store.add_counter(&ip_counter(ip), -1, window).await?;
         return Ok(Err(retry_after(ip_ttl)));
     }
     let (pair_count, pair_ttl) = store
         .add_counter(&pair_counter(username, ip), 1, window)
         .await?;
     if pair_count > limits.per_user_ip {
+        release_attempt(store, limits, username, ip).await?;
         return Ok(Err(retry_after(pair_ttl)));
     }
     let (user_count, _) = store.peek_counter(&user_counter(username)).await?;
