@@ -10,7 +10,7 @@ use tests::protection::{
     OTHER_ADDRESS, audit_events, change_password, events_named, field, unverified_claims,
     wait_for_next_event,
 };
-use tests::{Api, Stack, StoreKind, Tokens, on_each_store, random_hex};
+use tests::{Api, Stack, StoreKind, Tokens, assert_clean_error, on_each_store, random_hex};
 
 on_each_store!(
     sign_up_and_login_are_audited,
@@ -144,6 +144,17 @@ async fn revoked_sessions_are_audited(kind: StoreKind) {
     assert_eq!(field(&event, "session"), session_of(&second), "{event}");
     assert_eq!(field(&event, "user"), user_of(&second), "{event}");
     assert!(!field(&event, "reason").is_empty(), "no reason: {event}");
+
+    // The session is gone now, so a second revocation finds nothing.
+    let again = api.http().delete(api.url(&path));
+    let reply = api.send(again.bearer_auth(&first.access_token)).await;
+    assert_eq!(reply.status, 404, "{}", reply.describe());
+    assert_eq!(assert_clean_error(&reply), "not_found");
+    assert!(
+        reply.body.contains("no such session"),
+        "{}",
+        reply.describe()
+    );
 }
 
 async fn logouts_are_audited(kind: StoreKind) {

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// No such route.
     #[error("not found")]
     NotFound,
+    /// No session with this id belongs to the caller.
+    #[error("no such session")]
+    NoSuchSession,
     /// The access token's session has ended.
     #[error("the session has ended")]
     SessionEnded,
@@ -77,6 +80,11 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "no such endpoint".into(),
+            ),
+            ApiError::NoSuchSession => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such session of this user".into(),
             ),
             ApiError::NoRefreshCookie => (
                 StatusCode::UNAUTHORIZED,

@@ -88,7 +88,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let (user, _) = live_subject(&claims, &grants).await?;
     let Some(session) = SessionId::parse(&path.into_inner()) else {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::NoSuchSession);
     };
     // The session key lives under the user's own hash tag, so another
     // user's session id finds nothing here.
@@ -98,7 +98,7 @@ pub async fn revoke(
         .await
         .map_err(GrantError::from)?
     {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::NoSuchSession);
     }
     crate::audit::session_revoked(&user, &session, "user_request");
     Ok(HttpResponse::NoContent().insert_header(no_store()).finish())
