@@ -201,6 +201,18 @@ async fn repeated_parameter_is_invalid_request() {
     let reply = post_raw(&api, "/token", Some(FORM), body.into_bytes()).await;
     assert_eq!(reply.status, 400, "{}", reply.describe());
     assert_eq!(assert_clean_error(&reply), "invalid_request");
+
+    // Two Authorization headers: neither is chosen over the other.
+    let request = api
+        .http()
+        .post(api.url("/token"))
+        .header("authorization", "Basic Y2xpOg==")
+        .header("authorization", "Basic Y2xpOng=")
+        .header("content-type", FORM)
+        .body("grant_type=client_credentials");
+    let reply = api.send(request).await;
+    assert_eq!(reply.status, 400, "{}", reply.describe());
+    assert_eq!(assert_clean_error(&reply), "invalid_request");
 }
 
 #[tokio::test]

@@ -28,12 +28,15 @@ fn invalid_request(description: &str) -> ApiError {
     GrantError::InvalidRequest(description.to_owned()).into()
 }
 
-/// Reads `Authorization: Basic` when the request has that header.
+/// Reads `Authorization: Basic` when the request has that header. Two
+/// `Authorization` headers are rejected rather than one of them chosen.
 fn basic(req: &HttpRequest) -> Result<Option<Credentials>, ApiError> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .map(parse_basic)
-        .transpose()
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(invalid_request("repeated Authorization header"));
+    }
+    first.map(parse_basic).transpose()
 }
 
 /// Parses an `Authorization: Basic` header value, whose parts are
