@@ -21,6 +21,19 @@ cargo build --workspace --bins --examples
 
 cargo test --workspace "$@"
 
+# The end-to-end files written for one Redis, again on the test process's
+# Redis Cluster (three masters, one replica each). Files that stop or read
+# the Redis process itself (outage, storage, key_rotation, faults,
+# guard_e2e) stay on one Redis. The other files run their scenarios on the
+# cluster through on_each_store! already.
+if [ $# -eq 0 ]; then
+    AUTH_TESTS_REDIS_AS_CLUSTER=1 cargo test -p tests \
+        --test audit_log --test bad_input --test cookies --test cors \
+        --test enumeration --test log_secrets --test operator \
+        --test password_change --test restart --test scopes --test signup \
+        --test throttling
+fi
+
 # The web client in headless Chromium against the binary and its own Redis.
 scripts/browser-tests.sh
 

@@ -6,6 +6,14 @@ use crate::redis::RedisServer;
 use crate::server::{AuthServer, ServerOptions, Store};
 use crate::shared_cluster::{shared_cluster, unique_key_prefix};
 
+/// Environment variable that moves [`StoreKind::Redis`] stacks onto the
+/// shared cluster (see [`Stack::start_with_args`]).
+pub const REDIS_AS_CLUSTER: &str = "AUTH_TESTS_REDIS_AS_CLUSTER";
+
+fn redis_as_cluster() -> bool {
+    std::env::var(REDIS_AS_CLUSTER).is_ok_and(|value| value == "1")
+}
+
 /// Which store a [`Stack`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -45,7 +53,17 @@ impl Stack {
 
     /// Starts a store of `kind` and a server with the extra settings `env`
     /// and the command-line arguments `args`.
+    ///
+    /// With the environment variable [`REDIS_AS_CLUSTER`] set to `1`,
+    /// [`StoreKind::Redis`] runs on the cluster too, so that test files
+    /// written for one Redis can be run again on the cluster as a whole
+    /// (`scripts/test-all.sh` does this for the files that never reach
+    /// into the Redis process itself).
     pub fn start_with_args(kind: StoreKind, env: &[(&str, &str)], args: &[&str]) -> Self {
+        let kind = match kind {
+            StoreKind::Redis if redis_as_cluster() => StoreKind::Cluster,
+            other => other,
+        };
         let redis = (kind == StoreKind::Redis).then(RedisServer::start);
         let key_prefix = (kind == StoreKind::Cluster).then(unique_key_prefix);
         let store = match (&redis, &key_prefix) {
