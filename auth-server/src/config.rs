@@ -475,8 +475,8 @@ fn validate(raw: RawSettings) -> Result<Settings, ConfigError> {
         .map(|n| n.get())
         .unwrap_or(1);
     // One core stays free of password hashing, so that a login flood cannot
-    // take every core from refreshes (measured on 2 cores: refresh p99 1.4x
-    // during a flood with one hashing thread, 3.9x with two).
+    // take every core from refreshes. On 2 cores a flood raised the refresh
+    // p99 1.5x with one hashing thread and 12x with two (docs/benchmarks.md).
     let password_hash_threads = raw
         .security
         .password_hash_threads

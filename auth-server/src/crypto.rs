@@ -97,8 +97,8 @@ impl TokenKeys {
     /// Seals a successor token's secret for replays in the grace window:
     /// XOR with a pad that only a holder of `presented` (and the pepper) can
     /// derive. A presented token is rotated at most once, so each pad seals
-    /// one secret; what is opened is checked against the successor's stored
-    /// hash, since the pad alone gives no integrity.
+    /// one secret. The pad alone gives no integrity, so what is opened is
+    /// checked against the successor's stored hash.
     pub fn seal_successor(&self, presented: &[u8], secret: &[u8; 32]) -> [u8; 32] {
         let mut sealed = self.successor_key(presented);
         for (byte, secret) in sealed.iter_mut().zip(secret) {

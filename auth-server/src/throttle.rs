@@ -118,7 +118,7 @@ fn user_counter(username: &str) -> String {
 /// The attempt is counted first, atomically, so guesses sent in parallel
 /// cannot all pass a check that reads the counters before any of them is
 /// added. A refused attempt takes its count back at once, and a success in
-/// [`login_succeeded`], so the counters hold the password checks that
+/// [`login_succeeded`], so the counters count the password checks that
 /// failed or are still running.
 pub async fn before_login(
     store: &AnyStore,

@@ -1040,8 +1040,8 @@ async fn redis_keys_follow_the_documented_layout() {
 
 /// The memory target: at most 512 bytes of Redis memory per session with a
 /// 110-byte user agent, counting the session's own key and its entry in its
-/// user's index. Each user holds one session, the worst case for the index,
-/// and each session is rotated once, so it holds the previous hash and a
+/// user's index. Each user has one session, the worst case for the index,
+/// and each session is rotated once, so it contains the previous hash and a
 /// sealed successor as it does for the rest of its life.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_session_memory_stays_within_budget() {

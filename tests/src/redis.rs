@@ -346,7 +346,7 @@ impl RedisCluster {
     /// Returns whether the `CLUSTER NODES` of every node lists every
     /// replica. Nodes learn of replicas by gossip, which can arrive after
     /// the replicas have synced. Until then a client that connects through
-    /// such a node sees a cluster without replicas.
+    /// such a node finds a cluster without replicas.
     fn every_node_sees_replicas(&self) -> bool {
         let expected = self.nodes.len() / 2;
         self.nodes.iter().all(|node| {

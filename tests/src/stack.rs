@@ -55,10 +55,10 @@ impl Stack {
     /// and the command-line arguments `args`.
     ///
     /// With the environment variable [`REDIS_AS_CLUSTER`] set to `1`,
-    /// [`StoreKind::Redis`] runs on the cluster too, so that test files
-    /// written for one Redis can be run again on the cluster as a whole
-    /// (`scripts/test-all.sh` does this for the files that never reach
-    /// into the Redis process itself).
+    /// [`StoreKind::Redis`] runs on the cluster too. Test files written for
+    /// one Redis can so run again on the cluster as a whole, which
+    /// `scripts/test-all.sh` does for the files that do not touch the Redis
+    /// process itself.
     pub fn start_with_args(kind: StoreKind, env: &[(&str, &str)], args: &[&str]) -> Self {
         let kind = match kind {
             StoreKind::Redis if redis_as_cluster() => StoreKind::Cluster,

@@ -43,10 +43,10 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 const STORE_TIMEOUT_MS: u64 = 500;
 
 /// How long Redis stops responding in the slow-Redis tests. It is eight
-/// store timeouts, so every response is due well before Redis resumes, and
-/// twice [`STALL_GRACE_SECS`]: a rotation sent during the stall runs when
-/// Redis resumes, and the client's retry must replay it even though the
-/// request was sent longer ago than the grace window.
+/// store timeouts, so every response is due well before Redis resumes. It
+/// is also twice [`STALL_GRACE_SECS`]. A rotation sent during the stall
+/// runs when Redis resumes, and the client's retry must replay it although
+/// the request was sent longer ago than the grace window.
 const STALL: Duration = Duration::from_secs(4);
 
 /// Grace window of the slow-Redis tests, shorter than [`STALL`].

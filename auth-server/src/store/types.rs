@@ -142,9 +142,9 @@ pub struct NewSession {
 ///   [`RotateOutcome::Invalid`], nothing changes.
 ///
 /// The grace window runs from the rotation. The Redis store dates a
-/// rotation by the later of `now_ms` and its own clock, so that a request
-/// delayed inside a stalled Redis (whose caller got a timeout and will
-/// retry with the same token) opens its window when it actually runs.
+/// rotation by the later of `now_ms` and its own clock. A request delayed
+/// inside a stalled Redis, whose caller got a timeout and will retry with
+/// the same token, so opens its window when it actually runs.
 ///
 /// Idle expiry is `now_ms + idle_ttl_ms` of the last rotation (or of the
 /// creation), capped at the absolute expiry; a session is dead from that

@@ -90,7 +90,7 @@ impl Fields {
         }
     }
 
-    /// A 32-byte token hash.
+    /// Reads a 32-byte token hash.
     pub(super) fn hash(&mut self) -> StoreResult<[u8; 32]> {
         <[u8; 32]>::try_from(self.bytes()?).map_err(|_| corrupt("token hash length"))
     }

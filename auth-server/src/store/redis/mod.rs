@@ -16,9 +16,9 @@
 //! change. The user record lists its sessions' 16-byte ids, so there is no
 //! index key per user. With 110-byte user agents a rotated session takes
 //! about 495 bytes of Redis memory, its entry in the user record included,
-//! when `hash-max-listpack-value` is 256 (`deploy/redis.conf`), and about
-//! 1,150 at Redis's default of 64, which turns each session into a hash
-//! table (see `docs/benchmarks.md`).
+//! when `hash-max-listpack-value` is 256 (`deploy/redis.conf`). At Redis's
+//! default of 64 each session becomes a hash table of about 1,150 bytes
+//! (measured in `docs/benchmarks.md`).
 
 mod codec;
 mod conn;

@@ -1,4 +1,4 @@
-//! Which cluster slots are served by a master with a live replica.
+//! The map of cluster slots whose master has a live replica.
 //!
 //! A rotation on a cluster waits for one replica (`WAIT` in the same
 //! pipeline as the script). `WAIT` blocks the connection to the node, which
@@ -153,9 +153,9 @@ fn slot_range(entry: &str) -> Option<(usize, usize)> {
     }
 }
 
-/// The cluster slot of `key`: CRC-16/XMODEM of its hash tag (the text
-/// between the first `{` and the next `}`, when not empty) or of the whole
-/// key, modulo 16384.
+/// Computes the cluster slot of `key`: CRC-16/XMODEM of its hash tag (the
+/// text between the first `{` and the next `}`, when not empty) or of the
+/// whole key, modulo 16384.
 pub(super) fn key_slot(key: &[u8]) -> u16 {
     let hashed = key
         .iter()

@@ -1,8 +1,8 @@
 -- A login. KEYS: user, session. ARGV: 1 session member, 2 client id, 3 scope,
 -- 4 token hash, 5 now ms, 6 absolute expiry ms, 7 idle ttl ms, 8 IP, 9 user
 -- agent, 10 maximum sessions per user, 11 session key prefix. Returns 1 when
--- created, 0 when refused. Sessions that have expired leave the index here;
--- beyond the maximum, the live sessions with the earliest idle expiry
+-- created, 0 when refused. Sessions that have expired leave the index here.
+-- Beyond the maximum, the live sessions with the earliest idle expiry
 -- (other than the new one) are deleted.
 local rb = revoked_before(KEYS[1])
 local now = tonumber(ARGV[5])

@@ -1,8 +1,8 @@
 -- Helpers prepended to every script of the Redis store.
 --
--- Session hash fields: c client id, s scope, g generation, t token hashes
--- (the current token's 32-byte hash; after a rotation followed by the
--- previous token's hash and the successor's sealed secret), n replays of the
+-- Session hash fields: c client id, s scope, g generation, t token values
+-- (the current token's 32-byte hash, then, after a rotation, the previous
+-- token's hash and the successor's sealed secret). Then n replays of the
 -- previous generation, ct created ms, ci/cu created IP/user agent, lt last
 -- rotation ms, li/lu last IP/user agent (absent while equal to ci/cu), x
 -- absolute expiry ms, i idle expiry ms, e "counts as created at" ms (set on
@@ -65,13 +65,13 @@ end
 -- Removes one session id from the user's index.
 local function index_remove(user_key, member)
   local members = index_members(user_key)
-  local kept = {}
+  local remaining = {}
   for _, m in ipairs(members) do
     if m ~= member then
-      kept[#kept + 1] = m
+      remaining[#remaining + 1] = m
     end
   end
-  if #kept ~= #members then
-    index_write(user_key, kept)
+  if #remaining ~= #members then
+    index_write(user_key, remaining)
   end
 end

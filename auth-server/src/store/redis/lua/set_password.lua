@@ -8,14 +8,14 @@ end
 local now = tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 'p', ARGV[1])
 local count = 0
-local kept = {}
+local remaining = {}
 for _, member in ipairs(index_members(KEYS[1])) do
   local key = ARGV[3] .. member
   local f = redis.call('HMGET', key, 'ct', 'e', 'x', 'i')
   local live = is_live(f[1], f[2], f[3], f[4], rb, now)
   if member == ARGV[4] and live then
     redis.call('HSET', key, 'e', now + 1)
-    kept[#kept + 1] = member
+    remaining[#remaining + 1] = member
   else
     if live then
       count = count + 1
@@ -23,7 +23,7 @@ for _, member in ipairs(index_members(KEYS[1])) do
     redis.call('DEL', key)
   end
 end
-index_write(KEYS[1], kept)
+index_write(KEYS[1], remaining)
 if now > rb then
   redis.call('HSET', KEYS[1], 'r', ARGV[2])
 end
